@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+// This file contains the allocation wrappers every other layer uses instead of malloc.
+#include "core/alloc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void default_oom(size_t size)
+{
+  fprintf(stderr, "luaflow: out of memory allocating %zu bytes\n", size);
+  abort();
+}
+
+static lf_oom_fn oom_handler = default_oom;
+
+void lf_alloc_set_oom_handler(lf_oom_fn fn)
+{
+  oom_handler = fn != NULL ? fn : default_oom;
+}
+
+void *lf_xmalloc(size_t size)
+{
+  void *p = malloc(size != 0 ? size : 1);
+  if (p == NULL) {
+    oom_handler(size);
+    abort();
+  }
+  return p;
+}
+
+void *lf_xcalloc(size_t n, size_t size)
+{
+  void *p = calloc(n != 0 ? n : 1, size != 0 ? size : 1);
+  if (p == NULL) {
+    oom_handler(n * size);
+    abort();
+  }
+  return p;
+}
+
+void *lf_xrealloc(void *ptr, size_t size)
+{
+  void *p = realloc(ptr, size != 0 ? size : 1);
+  if (p == NULL) {
+    oom_handler(size);
+    abort();
+  }
+  return p;
+}
+
+char *lf_xstrdup(const char *s)
+{
+  if (s == NULL) {
+    return NULL;
+  }
+  return lf_xmemdupz(s, strlen(s));
+}
+
+char *lf_xmemdupz(const void *s, size_t n)
+{
+  char *p = lf_xmalloc(n + 1);
+  if (n != 0) {
+    memcpy(p, s, n);
+  }
+  p[n] = '\0';
+  return p;
+}
+
+char *lf_xasprintf(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) {
+    return lf_xstrdup("");
+  }
+  char *p = lf_xmalloc((size_t)n + 1);
+  va_start(ap, fmt);
+  vsnprintf(p, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return p;
+}
+
+void *lf_try_malloc(size_t size)
+{
+  return malloc(size != 0 ? size : 1);
+}
+
+void *lf_try_realloc(void *ptr, size_t size)
+{
+  return realloc(ptr, size != 0 ? size : 1);
+}
+
+void lf_free(void *ptr)
+{
+  free(ptr);
+}

@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: MIT
+// Memory allocation wrappers. lf_x* never return NULL: on exhaustion they call the OOM
+// handler (default: log and abort), like neovim's xmalloc. lf_try_* return NULL instead, for
+// the few places where recovery is real. Raw malloc/free appear only in core/.
+#pragma once
+
+#include <stddef.h>
+
+/// Called when an lf_x* allocation fails; must not return. NULL restores the default.
+typedef void (*lf_oom_fn)(size_t size);
+void lf_alloc_set_oom_handler(lf_oom_fn fn);
+
+void *lf_xmalloc(size_t size) __attribute__((malloc, alloc_size(1)));
+void *lf_xcalloc(size_t n, size_t size) __attribute__((malloc));
+void *lf_xrealloc(void *ptr, size_t size);
+/// Copies a NUL-terminated string; NULL in gives NULL out.
+char *lf_xstrdup(const char *s) __attribute__((malloc));
+/// Copies `n` bytes of `s` and terminates the copy.
+char *lf_xmemdupz(const void *s, size_t n) __attribute__((malloc));
+/// Formats into a new string. Caller frees with lf_free.
+char *lf_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2), malloc));
+void *lf_try_malloc(size_t size) __attribute__((malloc));
+void *lf_try_realloc(void *ptr, size_t size);
+void lf_free(void *ptr);

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * luaflow.h - the public embedding API of luaflow.
+ *
+ * A program embeds luaflow through this header only: create a context, load a flow file,
+ * validate it, run it, and read its history and artifacts back. The `luaflow` command line
+ * tool is a client of exactly this API.
+ *
+ * Conventions:
+ *  - All state hangs off an lf_ctx; two contexts may coexist. A context is used from one
+ *    thread at a time.
+ *  - Functions return lf_status (LF_OK = 0) or a pointer that is NULL on failure; the detail
+ *    is in lf_ctx_errmsg(). lf_status_str() gives static text for a code.
+ *  - Strings returned by the library are borrowed unless a function says otherwise.
+ */
+#ifndef LUAFLOW_H
+#define LUAFLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(LF_BUILDING_LIBRARY)
+#define LF_API __attribute__((visibility("default")))
+#else
+#define LF_API
+#endif
+
+#define LF_VERSION_MAJOR 0
+#define LF_VERSION_MINOR 1
+#define LF_VERSION_PATCH 0
+
+/// Status codes. The numbers are part of the ABI: never renumbered, only appended.
+typedef enum lf_status {
+  LF_OK = 0,              ///< 0: success
+  LF_ERR_USAGE = 1,       ///< 1: bad argument or option
+  LF_ERR_FLOW = 2,        ///< 2: the flow file is invalid (syntax, graph, options)
+  LF_ERR_TASK = 3,        ///< 3: a task failed
+  LF_ERR_IO = 4,          ///< 4: file system or pipe error
+  LF_ERR_STORE = 5,       ///< 5: datastore error
+  LF_ERR_CORRUPT = 6,     ///< 6: stored data failed verification
+  LF_ERR_NOMEM = 7,       ///< 7: out of memory
+  LF_ERR_NOTFOUND = 8,    ///< 8: no such flow, run, step, task or artifact
+  LF_ERR_INTERRUPTED = 9, ///< 9: interrupted by a signal
+  LF_ERR_UNSTORABLE = 10, ///< 10: a value cannot be stored as an artifact
+  LF_ERR_META = 11,       ///< 11: metadata index error
+  LF_ERR_INTERNAL = 12,   ///< 12: a bug in luaflow
+} lf_status;
+
+/// Log levels for lf_config.log.
+typedef enum lf_log_level {
+  LF_LOG_DEBUG = 0,
+  LF_LOG_INFO = 1,
+  LF_LOG_WARN = 2,
+  LF_LOG_ERROR = 3,
+} lf_log_level;
+
+typedef struct lf_ctx lf_ctx;
+typedef struct lf_flow lf_flow;
+typedef struct lf_run lf_run;
+
+/// Allocator for Lua states, like lua_Alloc: realloc semantics, free when nsize == 0.
+typedef void *(*lf_alloc_fn)(void *ud, void *ptr, size_t osize, size_t nsize);
+/// Log sink. `msg` is one line without newline, valid during the call.
+typedef void (*lf_log_fn)(void *ud, lf_log_level level, const char *msg);
+
+/// Context configuration. Zero-initialise, set `size = sizeof(lf_config)`, fill what you need.
+typedef struct lf_config {
+  size_t size;                ///< sizeof(lf_config) as compiled by the caller
+  lf_alloc_fn alloc;          ///< allocator for Lua states; NULL: libc
+  void *alloc_ud;             ///< passed to alloc
+  lf_log_fn log;              ///< log sink; NULL: stderr
+  void *log_ud;               ///< passed to log
+  lf_log_level log_level;     ///< minimum level passed to log
+  const char *datastore_root; ///< NULL: $LUAFLOW_DATASTORE_ROOT, the config file, or ./.luaflow
+  const char *luaflow_bin;    ///< path of the `luaflow` binary workers run; NULL: found in PATH
+  size_t lua_mem_limit;       ///< bytes a Lua state may hold; 0: unlimited
+} lf_config;
+
+/// Value types of artifacts as seen from C.
+typedef enum lf_value_type {
+  LF_VAL_NIL = 0,
+  LF_VAL_BOOLEAN = 1,
+  LF_VAL_INTEGER = 2,
+  LF_VAL_FLOAT = 3,
+  LF_VAL_STRING = 4,
+  LF_VAL_TABLE = 5, ///< only the encoded bytes are available from C
+  LF_VAL_ARRAY = 6, ///< typed numeric array; only the encoded bytes are available from C
+} lf_value_type;
+
+/// An artifact value read through the C API. Free with lf_value_free().
+typedef struct lf_value {
+  lf_value_type type;
+  int boolean;          ///< LF_VAL_BOOLEAN
+  int64_t integer;      ///< LF_VAL_INTEGER
+  double number;        ///< LF_VAL_FLOAT
+  const char *str;      ///< LF_VAL_STRING: bytes (NUL-terminated, may contain NULs)
+  size_t len;           ///< LF_VAL_STRING: length of str
+  const void *encoded;  ///< every type: the value's canonical encoding
+  size_t encoded_len;   ///< length of encoded
+} lf_value;
+
+/// Progress events delivered during lf_flow_run().
+typedef enum lf_event_kind {
+  LF_EVENT_RUN_STARTED = 0,
+  LF_EVENT_TASK_STARTED = 1,
+  LF_EVENT_TASK_FINISHED = 2,
+  LF_EVENT_TASK_FAILED = 3,
+  LF_EVENT_TASK_OUTPUT = 4, ///< one line of a task's stdout (stream 1) or stderr (stream 2)
+  LF_EVENT_RUN_FINISHED = 5,
+} lf_event_kind;
+
+typedef struct lf_event {
+  lf_event_kind kind;
+  const char *flow;     ///< flow name
+  const char *run_id;   ///< run id
+  const char *step;     ///< step name; NULL for run events
+  const char *task_id;  ///< task id; NULL for run events
+  int64_t pid;          ///< worker process id, or 0
+  int stream;           ///< LF_EVENT_TASK_OUTPUT: 1 stdout, 2 stderr
+  const char *line;     ///< LF_EVENT_TASK_OUTPUT: the line, without newline
+  const char *message;  ///< LF_EVENT_TASK_FAILED: the failure, one line
+  int64_t timestamp_us; ///< wall clock, microseconds since the epoch
+} lf_event;
+
+typedef void (*lf_event_fn)(void *ud, const lf_event *ev);
+
+/// Options of one run. Zero-initialise, set `size`, fill what you need.
+typedef struct lf_run_opts {
+  size_t size;               ///< sizeof(lf_run_opts)
+  const char *const *params; ///< name/value pairs: {"creature", "seal", ...}; NULL-terminated
+  int max_workers;           ///< 0: 16
+  int max_num_splits;        ///< 0: 100
+  const char *const *tags;   ///< user tags, NULL-terminated; may be NULL
+  const char *run_id_file;   ///< write the run id here once it is known; may be NULL
+  const char *const *with;   ///< `--with` options ("retry", "batch:cpu=4"), NULL-terminated
+  lf_event_fn on_event;      ///< progress callback; may be NULL
+  void *event_ud;            ///< passed to on_event
+} lf_run_opts;
+
+/// Static text for a status code; never NULL.
+LF_API const char *lf_status_str(lf_status st);
+/// Library version as "MAJOR.MINOR.PATCH".
+LF_API const char *lf_version(void);
+
+/// Creates a context. `cfg` may be NULL for defaults. Returns NULL only when out of memory.
+/// Caller frees with lf_ctx_free().
+LF_API lf_ctx *lf_ctx_new(const lf_config *cfg);
+/// Frees a context and everything it owns. NULL is allowed.
+LF_API void lf_ctx_free(lf_ctx *ctx);
+/// The message of the last failure on this context ("" if none). Borrowed until the next call.
+LF_API const char *lf_ctx_errmsg(const lf_ctx *ctx);
+/// The datastore root the context uses. Borrowed.
+LF_API const char *lf_ctx_datastore_root(const lf_ctx *ctx);
+
+/// Loads and validates a flow file without running any step.
+/// @param[out] out the flow; caller frees with lf_flow_free(). NULL on failure.
+/// @return LF_OK, LF_ERR_FLOW with a `file:line: step 'x': ...` message, or LF_ERR_IO.
+LF_API lf_status lf_flow_load(lf_ctx *ctx, const char *path, lf_flow **out);
+LF_API void lf_flow_free(lf_flow *flow);
+/// The flow's name. Borrowed; valid until lf_flow_free().
+LF_API const char *lf_flow_name(const lf_flow *flow);
+/// Renders the graph with step docs and options, as `luaflow show` prints it.
+/// @return a NUL-terminated string the caller frees with lf_string_free().
+LF_API char *lf_flow_describe(const lf_flow *flow);
+/// Renders the parameter help (`luaflow run FLOW --help`). Caller frees with lf_string_free().
+LF_API char *lf_flow_params_help(const lf_flow *flow);
+
+/// Runs the flow to completion on the context's event loop, one process per task.
+/// @param[out] out the run (even when a task failed); caller frees with lf_run_free().
+/// @return LF_OK, LF_ERR_TASK if a task failed, LF_ERR_USAGE for bad parameters,
+///         LF_ERR_INTERRUPTED after SIGINT/SIGTERM, or another error.
+LF_API lf_status lf_flow_run(lf_flow *flow, const lf_run_opts *opts, lf_run **out);
+/// Requests that a running lf_flow_run() stop: running tasks are killed. Async-signal-safe.
+LF_API void lf_ctx_interrupt(lf_ctx *ctx);
+
+LF_API void lf_run_free(lf_run *run);
+/// The run id. Borrowed; valid until lf_run_free().
+LF_API const char *lf_run_id(const lf_run *run);
+/// The run's pathspec "Flow/run". Borrowed.
+LF_API const char *lf_run_pathspec(const lf_run *run);
+
+/// Reads artifact `name` of task `pathspec` ("Flow/run/step/task") from the datastore.
+/// @param[out] out the value; caller frees with lf_value_free().
+/// @return LF_OK, LF_ERR_NOTFOUND, LF_ERR_CORRUPT, or LF_ERR_STORE.
+LF_API lf_status lf_artifact_read(lf_ctx *ctx, const char *pathspec, const char *name,
+                                  lf_value **out);
+LF_API void lf_value_free(lf_value *v);
+LF_API void lf_string_free(char *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LUAFLOW_H */
