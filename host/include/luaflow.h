@@ -124,6 +124,11 @@ typedef struct lf_event {
   const char *line;     ///< LF_EVENT_TASK_OUTPUT: the line, without newline
   const char *message;  ///< LF_EVENT_TASK_FAILED: the failure, one line
   int64_t timestamp_us; ///< wall clock, microseconds since the epoch
+  const char *detail;   ///< LF_EVENT_TASK_FAILED: the traceback, or NULL
+  int step_total;       ///< task events: tasks of this step known so far (foreach width)
+  int step_done;        ///< task events: finished tasks of this step
+  int step_running;     ///< task events: running tasks of this step
+  int step_failed;      ///< task events: failed tasks of this step
 } lf_event;
 
 typedef void (*lf_event_fn)(void *ud, const lf_event *ev);
@@ -155,6 +160,10 @@ LF_API void lf_ctx_free(lf_ctx *ctx);
 LF_API const char *lf_ctx_errmsg(const lf_ctx *ctx);
 /// The datastore root the context uses. Borrowed.
 LF_API const char *lf_ctx_datastore_root(const lf_ctx *ctx);
+/// A setting: the variable `env` if set and non-empty, else key `key` of
+/// ~/.luaflowconfig/config.json (strings, numbers and booleans as text), else NULL.
+/// Caller frees with lf_string_free().
+LF_API char *lf_ctx_setting(const lf_ctx *ctx, const char *env, const char *key);
 
 /// Loads and validates a flow file without running any step.
 /// @param[out] out the flow; caller frees with lf_flow_free(). NULL on failure.
@@ -186,8 +195,39 @@ LF_API const char *lf_run_pathspec(const lf_run *run);
 /// Reads artifact `name` of task `pathspec` ("Flow/run/step/task") from the datastore.
 /// @param[out] out the value; caller frees with lf_value_free().
 /// @return LF_OK, LF_ERR_NOTFOUND, LF_ERR_CORRUPT, or LF_ERR_STORE.
-LF_API lf_status lf_artifact_read(lf_ctx *ctx, const char *pathspec, const char *name,
-                                  lf_value **out);
+LF_API lf_status lf_run_read_artifact(lf_ctx *ctx, const char *pathspec, const char *name,
+                                      lf_value **out);
+
+/// What `luaflow step` runs: one attempt of one task, in this process. Local and remote
+/// executors alike start workers this way.
+typedef struct lf_step_opts {
+  size_t size;            ///< sizeof(lf_step_opts)
+  const char *flow_path;  ///< the flow file
+  const char *step;       ///< step name
+  const char *run_id;
+  const char *task_id;
+  int attempt;            ///< 0 for the first attempt
+  const char *inputs;     ///< parent tasks: "start/1", "work/2-1001,other/7"; NULL for start
+  int split_index;        ///< 1-based foreach index, 0 if not a foreach task
+  int msg_fd;             ///< fd for reports to the scheduler, or -1
+} lf_step_opts;
+
+/// Runs one task. The step's output goes to this process's stdout/stderr.
+/// @return LF_OK when the task committed, LF_ERR_TASK when the step failed (message set),
+///         or another error.
+LF_API lf_status lf_run_step(lf_ctx *ctx, const lf_step_opts *opts);
+
+/// The stored output of the tasks matched by `pathspec` ("Flow/run/step" or
+/// "Flow/run/step/task"), latest attempt, concatenated in task order.
+/// @param stream 1 for stdout, 2 for stderr.
+/// @param[out] out caller frees with lf_string_free(); @param[out] len its length.
+LF_API lf_status lf_run_logs(lf_ctx *ctx, const char *pathspec, int stream, char **out,
+                             size_t *len);
+/// A text listing of the artifacts of the tasks matched by `pathspec`: name, type, size and
+/// a short value. Caller frees `out` with lf_string_free().
+LF_API lf_status lf_run_dump(lf_ctx *ctx, const char *pathspec, char **out);
+/// Rebuilds the metadata index from the datastore.
+LF_API lf_status lf_ctx_reindex(lf_ctx *ctx);
 LF_API void lf_value_free(lf_value *v);
 LF_API void lf_string_free(char *s);
 

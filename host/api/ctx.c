@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: MIT
+// This file contains the context: configuration defaults (command line > LUAFLOW_* variables
+// > ~/.luaflowconfig/config.json > built-in), the lazily opened store and index, the loop.
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/internal.h"
+#include "core/alloc.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "sched/sched.h"
+
+// The config file is small; anything larger is a mistake worth reporting.
+#define CONFIG_MAX (1024 * 1024)
+
+static char *config_value(const char *key)
+{
+  const char *home = getenv("HOME");
+  if (home == NULL || home[0] == '\0') {
+    return NULL;
+  }
+  char *path = lf_path_joinv(home, ".luaflowconfig", "config.json", NULL);
+  char *text = NULL;
+  size_t len = 0;
+  lf_err err;
+  lf_err_clear(&err);
+  lf_status st = lf_fs_read_file(path, CONFIG_MAX, &text, &len, &err);
+  if (st != LF_OK) {
+    if (st != LF_ERR_NOTFOUND) {
+      LF_LOGW("ignoring the config file: %s", err.msg);
+    }
+    lf_free(path);
+    return NULL;
+  }
+  lf_json *doc = lf_json_parse(text, len, &err);
+  lf_free(text);
+  char *out = NULL;
+  if (doc == NULL) {
+    LF_LOGW("ignoring the config file '%s': %s", path, err.msg);
+  } else {
+    const lf_json *v = lf_json_get(doc, key);
+    if (v != NULL && v->type == LF_JSON_STRING) {
+      out = lf_xstrdup(v->s);
+    } else if (v != NULL && v->type == LF_JSON_INT) {
+      out = lf_xasprintf("%lld", (long long)v->i);
+    } else if (v != NULL && v->type == LF_JSON_NUMBER) {
+      out = lf_xasprintf("%.17g", v->d);
+    } else if (v != NULL && (v->type == LF_JSON_TRUE || v->type == LF_JSON_FALSE)) {
+      out = lf_xstrdup(v->type == LF_JSON_TRUE ? "true" : "false");
+    }
+    lf_json_free(doc);
+  }
+  lf_free(path);
+  return out;
+}
+
+static void on_interrupt_async(uv_async_t *a)
+{
+  lf_ctx *ctx = a->data;
+  if (ctx->sched != NULL) {
+    lf_sched_interrupt(ctx->sched);
+  }
+}
+
+LF_API lf_ctx *lf_ctx_new(const lf_config *cfg)
+{
+  lf_ctx *ctx = lf_xcalloc(1, sizeof(*ctx));
+  if (cfg != NULL) {
+    size_t n = cfg->size < sizeof(ctx->cfg) ? cfg->size : sizeof(ctx->cfg);
+    memcpy(&ctx->cfg, cfg, n);
+  }
+  ctx->cfg.size = sizeof(ctx->cfg);
+  if (ctx->cfg.log != NULL) {
+    lf_log_set_sink(ctx->cfg.log, ctx->cfg.log_ud, ctx->cfg.log_level);
+  }
+  const char *root = ctx->cfg.datastore_root;
+  char *from_config = NULL;
+  if (root == NULL || root[0] == '\0') {
+    root = getenv("LUAFLOW_DATASTORE_ROOT");
+  }
+  if (root == NULL || root[0] == '\0') {
+    from_config = config_value("datastore_root");
+    root = from_config;
+  }
+  if (root == NULL || root[0] == '\0') {
+    root = ".luaflow";
+  }
+  ctx->datastore_root = lf_path_absolute(root);
+  lf_free(from_config);
+  if (ctx->cfg.luaflow_bin != NULL) {
+    ctx->luaflow_bin = lf_xstrdup(ctx->cfg.luaflow_bin);
+  } else if (getenv("LUAFLOW_BIN") != NULL) {
+    ctx->luaflow_bin = lf_xstrdup(getenv("LUAFLOW_BIN"));
+  } else {
+    ctx->luaflow_bin = lf_xstrdup("luaflow");
+  }
+  lf_err_clear(&ctx->err);
+  return ctx;
+}
+
+static void walk_close(uv_handle_t *h, void *arg)
+{
+  (void)arg;
+  if (!uv_is_closing(h)) {
+    uv_close(h, NULL);
+  }
+}
+
+LF_API void lf_ctx_free(lf_ctx *ctx)
+{
+  if (ctx == NULL) {
+    return;
+  }
+  if (ctx->loop_ready) {
+    uv_walk(&ctx->loop, walk_close, NULL);
+    uv_run(&ctx->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&ctx->loop);
+  }
+  if (ctx->meta != NULL) {
+    lf_meta_close(ctx->meta);
+  }
+  if (ctx->store != NULL) {
+    lf_store_free(ctx->store);
+  }
+  lf_free(ctx->datastore_root);
+  lf_free(ctx->luaflow_bin);
+  lf_free(ctx);
+}
+
+LF_API const char *lf_ctx_errmsg(const lf_ctx *ctx)
+{
+  return ctx != NULL ? ctx->err.msg : "no context";
+}
+
+LF_API const char *lf_ctx_datastore_root(const lf_ctx *ctx)
+{
+  return ctx->datastore_root;
+}
+
+LF_API char *lf_ctx_setting(const lf_ctx *ctx, const char *env, const char *key)
+{
+  (void)ctx;
+  const char *v = env != NULL ? getenv(env) : NULL;
+  if (v != NULL && v[0] != '\0') {
+    return lf_xstrdup(v);
+  }
+  return key != NULL ? config_value(key) : NULL;
+}
+
+LF_API void lf_ctx_interrupt(lf_ctx *ctx)
+{
+  ctx->interrupt_requested = 1;
+  if (ctx->loop_ready) {
+    uv_async_send(&ctx->interrupt_async);
+  }
+}
+
+lf_status lf_api_fail(lf_ctx *ctx, const lf_err *err)
+{
+  lf_err_clear(&ctx->err);
+  ctx->err = *err;
+  return err->code;
+}
+
+lf_store *lf_api_store(lf_ctx *ctx)
+{
+  if (ctx->store == NULL) {
+    lf_err err;
+    lf_err_clear(&err);
+    ctx->store = lf_store_open_local(ctx->datastore_root, &err);
+    if (ctx->store == NULL) {
+      lf_api_fail(ctx, &err);
+    }
+  }
+  return ctx->store;
+}
+
+lf_meta *lf_api_meta(lf_ctx *ctx)
+{
+  if (ctx->meta == NULL) {
+    lf_err err;
+    lf_err_clear(&err);
+    char *path = lf_path_join(ctx->datastore_root, "index.sqlite3");
+    ctx->meta = lf_meta_open(path, &err);
+    lf_free(path);
+    if (ctx->meta == NULL) {
+      lf_api_fail(ctx, &err);
+    }
+  }
+  return ctx->meta;
+}
+
+uv_loop_t *lf_api_loop(lf_ctx *ctx)
+{
+  if (!ctx->loop_ready) {
+    uv_loop_init(&ctx->loop);
+    uv_async_init(&ctx->loop, &ctx->interrupt_async, on_interrupt_async);
+    ctx->interrupt_async.data = ctx;
+    // The async handle must not keep uv_run alive on its own.
+    uv_unref((uv_handle_t *)&ctx->interrupt_async);
+    ctx->loop_ready = true;
+  }
+  return &ctx->loop;
+}
+
+const char *lf_api_username(void)
+{
+  static char name[256];
+  const char *u = getenv("LUAFLOW_USER");
+  if (u == NULL || u[0] == '\0') {
+    u = getenv("USER");
+  }
+  if (u == NULL || u[0] == '\0') {
+    struct passwd *pw = getpwuid(getuid());
+    u = pw != NULL ? pw->pw_name : "unknown";
+  }
+  size_t n = strlen(u);
+  if (n >= sizeof(name)) {
+    n = sizeof(name) - 1;
+  }
+  memcpy(name, u, n);
+  name[n] = '\0';
+  return name;
+}
+
+LF_API void lf_string_free(char *s)
+{
+  lf_free(s);
+}

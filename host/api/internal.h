@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+// Shared internals of the api/ layer: the bodies of the public handles.
+#pragma once
+
+#include <lua.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "core/err.h"
+#include "dag/dag.h"
+#include "luaflow.h"
+#include "meta/meta.h"
+#include "store/store.h"
+
+struct lf_ctx {
+  lf_config cfg;
+  char *datastore_root; ///< absolute
+  char *luaflow_bin;
+  lf_err err;
+  lf_store *store; ///< opened on first use
+  lf_meta *meta;   ///< opened on first use
+  uv_loop_t loop;
+  bool loop_ready;
+  volatile int interrupt_requested;
+  uv_async_t interrupt_async;
+  struct lf_sched *sched; ///< the running scheduler, if any
+};
+
+/// One declared parameter of a flow.
+typedef struct lf_param {
+  char *artifact;
+  char *name;
+  char *help;
+  char *type;     ///< string | integer | number | boolean | json | file
+  bool required;
+  bool has_default;
+  bool is_text;   ///< include_file
+  int default_ref; ///< registry ref of the default value in the flow's Lua state
+} lf_param;
+
+struct lf_flow {
+  lf_ctx *ctx;
+  char *path;     ///< as given (used in messages)
+  char *abspath;  ///< absolute (used by workers)
+  char *name;
+  char *doc;
+  lf_dag *dag;
+  lua_State *L;
+  int flow_ref;   ///< registry ref of the flow object
+  lf_param *params;
+  size_t nparams;
+};
+
+struct lf_run {
+  char *flow;
+  char *run_id;
+  char *pathspec;
+};
+
+/// Sets the context's error message from `err` and returns its code.
+lf_status lf_api_fail(lf_ctx *ctx, const lf_err *err);
+/// Opens (once) and returns the context's store, or NULL with ctx error set.
+lf_store *lf_api_store(lf_ctx *ctx);
+/// Opens (once) and returns the metadata index, or NULL with ctx error set.
+lf_meta *lf_api_meta(lf_ctx *ctx);
+/// The context's loop, initialised on first use.
+uv_loop_t *lf_api_loop(lf_ctx *ctx);
+/// Loads a flow into a fresh Lua state and validates it (flow.c).
+lf_status lf_api_flow_load(lf_ctx *ctx, const char *path, lf_flow **out, lf_err *err);
+/// Current user name: $LUAFLOW_USER, else the login name, else "unknown". Borrowed static.
+const char *lf_api_username(void);

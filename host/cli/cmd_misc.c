@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: MIT
+// This file contains the subcommands other than `run`: step (the worker entry), show,
+// check, logs, dump and reindex.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+// Parses "FLOW.lua" plus common options; returns the positional arguments in pos[].
+static int positional(int argc, char **argv, cli_common *c, const char **pos, int max,
+                      const char *usage, bool *help)
+{
+  int n = 0;
+  for (int i = 1; i < argc; i++) {
+    if (cli_common_option(c, argc, argv, &i)) {
+      continue;
+    }
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      *help = true;
+      continue;
+    }
+    if (argv[i][0] == '-' && argv[i][1] == '-') {
+      return -1;
+    }
+    if (n == max) {
+      cli_error("unexpected argument '%s'; usage: %s", argv[i], usage);
+      exit(CLI_USAGE);
+    }
+    pos[n++] = argv[i];
+  }
+  (void)usage;
+  return n;
+}
+
+int cmd_show(int argc, char **argv)
+{
+  cli_common c = {0};
+  const char *pos[1];
+  bool help = false;
+  static const char usage[] = "luaflow show FLOW.lua";
+  int n = positional(argc, argv, &c, pos, 1, usage, &help);
+  if (help) {
+    printf("usage: %s\nPrints the flow's steps in order with their docs, options and "
+           "transitions.\n",
+           usage);
+    return CLI_OK;
+  }
+  if (n != 1) {
+    cli_error("usage: %s", usage);
+    return CLI_USAGE;
+  }
+  lf_ctx *ctx = cli_ctx(&c);
+  lf_flow *flow = NULL;
+  lf_status st = lf_flow_load(ctx, pos[0], &flow);
+  if (st != LF_OK) {
+    fprintf(stderr, "%s\n", lf_ctx_errmsg(ctx));
+  } else {
+    char *text = lf_flow_describe(flow);
+    fputs(text, stdout);
+    lf_string_free(text);
+  }
+  lf_flow_free(flow);
+  lf_ctx_free(ctx);
+  return cli_exit_code(st);
+}
+
+int cmd_check(int argc, char **argv)
+{
+  cli_common c = {0};
+  const char *pos[1];
+  bool help = false;
+  static const char usage[] = "luaflow check FLOW.lua";
+  int n = positional(argc, argv, &c, pos, 1, usage, &help);
+  if (help) {
+    printf("usage: %s\nValidates the flow's graph, steps and options without running "
+           "anything.\n",
+           usage);
+    return CLI_OK;
+  }
+  if (n != 1) {
+    cli_error("usage: %s", usage);
+    return CLI_USAGE;
+  }
+  lf_ctx *ctx = cli_ctx(&c);
+  lf_flow *flow = NULL;
+  lf_status st = lf_flow_load(ctx, pos[0], &flow);
+  if (st != LF_OK) {
+    fprintf(stderr, "%s\n", lf_ctx_errmsg(ctx));
+  } else {
+    printf("%s: flow %s is valid\n", pos[0], lf_flow_name(flow));
+  }
+  lf_flow_free(flow);
+  lf_ctx_free(ctx);
+  return cli_exit_code(st);
+}
+
+int cmd_logs(int argc, char **argv)
+{
+  cli_common c = {0};
+  static const char usage[] = "luaflow logs Flow/run/step[/task] [--stdout|--stderr]";
+  const char *spec = NULL;
+  int streams = 3;
+  for (int i = 1; i < argc; i++) {
+    if (cli_common_option(&c, argc, argv, &i)) {
+      continue;
+    }
+    if (strcmp(argv[i], "--stdout") == 0) {
+      streams = 1;
+    } else if (strcmp(argv[i], "--stderr") == 0) {
+      streams = 2;
+    } else if (strcmp(argv[i], "--help") == 0) {
+      printf("usage: %s\nPrints the stored output of past tasks (the latest attempt).\n",
+             usage);
+      return CLI_OK;
+    } else if (spec == NULL && argv[i][0] != '-') {
+      spec = argv[i];
+    } else {
+      cli_error("unexpected argument '%s'; usage: %s", argv[i], usage);
+      return CLI_USAGE;
+    }
+  }
+  if (spec == NULL) {
+    cli_error("usage: %s", usage);
+    return CLI_USAGE;
+  }
+  lf_ctx *ctx = cli_ctx(&c);
+  lf_status st = LF_OK;
+  for (int s = 1; s <= 2 && st == LF_OK; s++) {
+    if ((streams & s) == 0) {
+      continue;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    st = lf_run_logs(ctx, spec, s, &text, &len);
+    if (st == LF_OK) {
+      fwrite(text, 1, len, s == 1 ? stdout : stderr);
+      lf_string_free(text);
+    }
+  }
+  if (st != LF_OK) {
+    cli_error("%s", lf_ctx_errmsg(ctx));
+  }
+  lf_ctx_free(ctx);
+  return st == LF_ERR_NOTFOUND ? CLI_FAILED : cli_exit_code(st);
+}
+
+int cmd_dump(int argc, char **argv)
+{
+  cli_common c = {0};
+  const char *pos[1];
+  bool help = false;
+  static const char usage[] = "luaflow dump Flow/run/step[/task]";
+  int n = positional(argc, argv, &c, pos, 1, usage, &help);
+  if (help) {
+    printf("usage: %s\nLists the artifacts of past tasks: name, size, type and value.\n",
+           usage);
+    return CLI_OK;
+  }
+  if (n != 1) {
+    cli_error("usage: %s", usage);
+    return CLI_USAGE;
+  }
+  lf_ctx *ctx = cli_ctx(&c);
+  char *text = NULL;
+  lf_status st = lf_run_dump(ctx, pos[0], &text);
+  if (st == LF_OK) {
+    fputs(text, stdout);
+    lf_string_free(text);
+  } else {
+    cli_error("%s", lf_ctx_errmsg(ctx));
+  }
+  lf_ctx_free(ctx);
+  return cli_exit_code(st);
+}
+
+int cmd_reindex(int argc, char **argv)
+{
+  cli_common c = {0};
+  const char *pos[1];
+  bool help = false;
+  int n = positional(argc, argv, &c, pos, 0, "luaflow reindex", &help);
+  if (help) {
+    printf("usage: luaflow reindex\nRebuilds the metadata index from the datastore.\n");
+    return CLI_OK;
+  }
+  if (n != 0) {
+    cli_error("usage: luaflow reindex");
+    return CLI_USAGE;
+  }
+  lf_ctx *ctx = cli_ctx(&c);
+  lf_status st = lf_ctx_reindex(ctx);
+  if (st != LF_OK) {
+    cli_error("%s", lf_ctx_errmsg(ctx));
+  } else {
+    printf("reindexed %s\n", lf_ctx_datastore_root(ctx));
+  }
+  lf_ctx_free(ctx);
+  return cli_exit_code(st);
+}
+
+static int to_int(const char *v)
+{
+  char *end = NULL;
+  long x = strtol(v, &end, 10);
+  if (end == v || *end != '\0' || x < -1 || x > 1000000000) {
+    cli_error("'%s' is not a valid number", v);
+    exit(CLI_USAGE);
+  }
+  return (int)x;
+}
+
+int cmd_step(int argc, char **argv)
+{
+  // Output must reach the parent line by line, as it happens.
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  static const char usage[] =
+    "luaflow step FLOW.lua STEP --run-id R --task-id T [--attempt N] [--inputs SPEC] "
+    "[--split-index I] [--msg-fd FD]";
+  cli_common c = {0};
+  lf_step_opts o;
+  memset(&o, 0, sizeof(o));
+  o.size = sizeof(o);
+  o.msg_fd = -1;
+  const char *pos[2];
+  int npos = 0;
+  for (int i = 1; i < argc; i++) {
+    if (cli_common_option(&c, argc, argv, &i)) {
+      continue;
+    }
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0) {
+      printf("usage: %s\nRuns one task of a flow (what the scheduler starts).\n", usage);
+      return CLI_OK;
+    }
+    if (a[0] == '-' && a[1] == '-') {
+      if (i + 1 >= argc) {
+        cli_error("option %s needs a value", a);
+        return CLI_USAGE;
+      }
+      const char *v = argv[++i];
+      if (strcmp(a, "--run-id") == 0) {
+        o.run_id = v;
+      } else if (strcmp(a, "--task-id") == 0) {
+        o.task_id = v;
+      } else if (strcmp(a, "--attempt") == 0) {
+        o.attempt = to_int(v);
+      } else if (strcmp(a, "--inputs") == 0) {
+        o.inputs = v;
+      } else if (strcmp(a, "--split-index") == 0) {
+        o.split_index = to_int(v);
+      } else if (strcmp(a, "--msg-fd") == 0) {
+        o.msg_fd = to_int(v);
+      } else {
+        cli_error("unknown option %s; usage: %s", a, usage);
+        return CLI_USAGE;
+      }
+      continue;
+    }
+    if (npos == 2) {
+      cli_error("usage: %s", usage);
+      return CLI_USAGE;
+    }
+    pos[npos++] = a;
+  }
+  if (npos != 2 || o.run_id == NULL || o.task_id == NULL) {
+    cli_error("usage: %s", usage);
+    return CLI_USAGE;
+  }
+  o.flow_path = pos[0];
+  o.step = pos[1];
+  lf_ctx *ctx = cli_ctx(&c);
+  lf_status st = lf_run_step(ctx, &o);
+  if (st != LF_OK && o.msg_fd < 0) {
+    fprintf(stderr, "%s\n", lf_ctx_errmsg(ctx));
+  }
+  lf_ctx_free(ctx);
+  fflush(stdout);
+  return cli_exit_code(st);
+}

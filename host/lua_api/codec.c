@@ -1,0 +1,1456 @@
+// SPDX-License-Identifier: MIT
+// This file contains the artifact value codec: the canonical encoder from Lua values to the
+// byte format documented in codec.h, the decoder back to Lua values, and a Lua-free walker
+// over the same grammar for validation and `luaflow dump`. The store hashes and compresses
+// what the encoder produces; the worker decodes what the store returns.
+#include "lua_api/codec.h"
+
+#include <lauxlib.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/dynbuf.h"
+
+// The largest encoding we produce; beyond it encoding fails instead of growing further.
+#if SIZE_MAX > 0xffffffffu
+#define MAX_ENCODING ((size_t)64 << 30)
+#else
+#define MAX_ENCODING ((size_t)1 << 30)
+#endif
+
+// Lua's limit on the hash part of a table (MAXHSIZE in ltable.c); larger presizes raise.
+#define MAX_HASH_PRESIZE (1 << 30)
+
+// Sort classes of hash keys, in canonical order.
+enum { CLS_FALSE, CLS_TRUE, CLS_NUM, CLS_STR, CLS_TABLE };
+
+// A key of a table's hash part, collected for sorting. The key and its value are anchored
+// in the scratch sequence at `slot` and `slot + 1`, which keeps `a.s` valid (Lua 5.4 does
+// not move strings) even if the table itself were changed behind our back.
+typedef struct sortkey {
+  lua_Integer slot;
+  union {
+    lua_Integer i; // CLS_NUM integer; CLS_TABLE seen: the id
+    double d;      // CLS_NUM float
+    const char *s; // CLS_STR
+    uint64_t sig;  // CLS_TABLE unseen: content signature of the key
+  } a;
+  union {
+    size_t len;    // CLS_STR
+    uint64_t vsig; // CLS_TABLE unseen: signature of the value
+  } b;
+  uint64_t pre[2]; // CLS_STR: the first 16 bytes, big-endian, zero-padded (compares fast)
+  uint8_t cls;
+  uint8_t sub; // CLS_NUM: 1 if integer; CLS_TABLE: 1 if it already has an id
+} sortkey;
+
+// The "luaflow.Buffer" userdata. It exists before the encoder allocates anything, so a
+// memory error raised mid-encoding leaves all C memory owned by a collectable object.
+typedef struct udbuf {
+  lf_dynbuf buf;
+  sortkey *keys; // stack of hash keys of the tables being encoded
+  size_t nkeys;
+  size_t capkeys;
+} udbuf;
+
+enum { SEG_INDEX, SEG_KEY, SEG_VALUE };
+
+// One step of the path from the top value to the value being encoded.
+typedef struct pathseg {
+  int kind;       // SEG_*
+  lua_Integer at; // SEG_INDEX: the array index; otherwise the scratch slot of the key
+} pathseg;
+
+typedef struct enc {
+  lua_State *L;
+  udbuf *u;
+  lf_err *err;
+  int seen;          // stack index: table -> id
+  int scratch;       // stack index: sequence anchoring the keys and values being sorted
+  lua_Integer stop;  // last used scratch slot
+  lua_Integer ntables;
+  int depth;         // tables entered
+  pathseg path[LF_LUA_CODEC_MAX_DEPTH + 1];
+} enc;
+
+typedef struct dec {
+  lua_State *L; // NULL: validate only
+  const uint8_t *p;
+  size_t len;
+  size_t pos;
+  int depth;
+  lua_Integer ntables;
+  int tables; // stack index: sequence id + 1 -> table (decode only)
+  size_t owed; // bytes the open tables' entries not yet started need, at least one each
+  lf_status st;
+  lf_err *err;
+} dec;
+
+// A bounded string builder for messages: never overflows, always terminated.
+typedef struct sbuf {
+  char *s;
+  size_t size;
+  size_t n;
+} sbuf;
+
+static udbuf *push_udbuf(lua_State *L);
+static void udbuf_release(udbuf *u);
+static inline bool room(enc *e, size_t n);
+static inline void put_byte(enc *e, uint8_t c);
+static lf_status enc_value(enc *e, int vi, int type);
+static bool walk(dec *d);
+static bool walk_all(dec *d);
+static inline bool rd_varint(dec *d, uint64_t *out, const char *what);
+static bool nd_header(dec *d, size_t at, unsigned *dtype, unsigned *ndim, uint64_t *shape,
+                      size_t *nbytes);
+static void sb_adds(sbuf *b, const char *s);
+static void sb_addf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_addquoted(sbuf *b, const char *s, size_t n, size_t width);
+static void fmt_float(double x, char *out, size_t size);
+static inline lua_Integer unzigzag(uint64_t u);
+static inline double get_f64(const uint8_t *p);
+static bool corrupt(dec *d, size_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+lf_status lf_lua_encode(lua_State *L, int idx, const void **data, size_t *len, lf_err *err)
+{
+  int vi = lua_absindex(L, idx);
+  int top = lua_gettop(L);
+  if (!lua_checkstack(L, 16)) {
+    return LF_ERR(err, LF_ERR_NOMEM, "cannot grow the Lua stack while encoding a value");
+  }
+  enc e;
+  e.L = L;
+  e.err = err;
+  e.u = push_udbuf(L); // stack: buf
+  lua_createtable(L, 0, 0);
+  e.seen = lua_gettop(L); // stack: buf, seen
+  lua_createtable(L, 0, 0);
+  e.scratch = lua_gettop(L); // stack: buf, seen, scratch
+  e.stop = 0;
+  e.ntables = 0;
+  e.depth = 0;
+  lf_status st = LF_ERR_UNSTORABLE;
+  if (room(&e, 1)) {
+    put_byte(&e, LF_LUA_CODEC_FORMAT);
+    st = enc_value(&e, vi, lua_type(L, vi));
+  }
+  if (st != LF_OK) {
+    udbuf_release(e.u);
+    lua_settop(L, top);
+    return st;
+  }
+  lf_free(e.u->keys);
+  e.u->keys = NULL;
+  e.u->capkeys = 0;
+  e.u->buf.data[e.u->buf.len] = '\0';
+  lua_settop(L, top + 1); // stack: buf
+  *data = e.u->buf.data;
+  *len = e.u->buf.len;
+  return LF_OK;
+}
+
+lf_status lf_lua_decode(lua_State *L, const void *data, size_t len, lf_err *err)
+{
+  int top = lua_gettop(L);
+  if (!lua_checkstack(L, 8)) {
+    return LF_ERR(err, LF_ERR_NOMEM, "cannot grow the Lua stack while decoding a value");
+  }
+  lua_pushnil(L); // stack: tables (created on the first TABLE tag)
+  dec d = {L, data, len, 0, 0, 0, top + 1, 0, LF_OK, err};
+  if (!walk_all(&d)) {
+    lua_settop(L, top);
+    return d.st;
+  }
+  lua_replace(L, top + 1); // stack: value
+  return LF_OK;
+}
+
+lf_status lf_lua_codec_validate(const void *data, size_t len, lf_err *err)
+{
+  dec d = {NULL, data, len, 0, 0, 0, 0, 0, LF_OK, err};
+  walk_all(&d);
+  return d.st;
+}
+
+const char *lf_lua_codec_describe(const void *data, size_t len, char *out, size_t outsize,
+                                  size_t width)
+{
+  sbuf b = {out, outsize, 0};
+  if (outsize > 0) {
+    out[0] = '\0';
+  }
+  lf_err err;
+  lf_err_clear(&err);
+  if (lf_lua_codec_validate(data, len, &err) != LF_OK) {
+    sb_adds(&b, "corrupt: ");
+    sb_adds(&b, err.msg);
+    return NULL;
+  }
+  // Valid, so the reads below stay in bounds.
+  dec d = {NULL, data, len, 1, 0, 0, 0, 0, LF_OK, NULL};
+  uint8_t tag = d.p[d.pos++];
+  switch (tag) {
+  case LF_LUA_CODEC_NIL:
+    sb_adds(&b, "nil");
+    return "nil";
+  case LF_LUA_CODEC_FALSE:
+  case LF_LUA_CODEC_TRUE:
+    sb_adds(&b, tag == LF_LUA_CODEC_TRUE ? "bool true" : "bool false");
+    return "boolean";
+  case LF_LUA_CODEC_INT: {
+    uint64_t u = 0;
+    rd_varint(&d, &u, "integer");
+    sb_addf(&b, "int %lld", (long long)unzigzag(u));
+    return "integer";
+  }
+  case LF_LUA_CODEC_FLOAT: {
+    char num[64];
+    fmt_float(get_f64(d.p + d.pos), num, sizeof(num));
+    sb_addf(&b, "float %s", num);
+    return "float";
+  }
+  case LF_LUA_CODEC_STRING: {
+    uint64_t n = 0;
+    rd_varint(&d, &n, "string length");
+    sb_addf(&b, "string(%llu) ", (unsigned long long)n);
+    sb_addquoted(&b, (const char *)d.p + d.pos, (size_t)n, width);
+    return "string";
+  }
+  case LF_LUA_CODEC_TABLE: {
+    uint64_t narr = 0;
+    uint64_t nhash = 0;
+    rd_varint(&d, &narr, "table array count");
+    rd_varint(&d, &nhash, "table hash count");
+    sb_addf(&b, "table(%llu array, %llu hash)", (unsigned long long)narr,
+            (unsigned long long)nhash);
+    return "table";
+  }
+  case LF_LUA_CODEC_NDARRAY: {
+    static const char *const names[] = {"f64", "f32", "i64", "i32", "u8"};
+    unsigned dtype = 0;
+    unsigned ndim = 0;
+    uint64_t shape[LF_LUA_CODEC_MAX_NDIM];
+    size_t nbytes = 0;
+    nd_header(&d, 1, &dtype, &ndim, shape, &nbytes);
+    sb_addf(&b, "array(%s, ", names[dtype]);
+    if (ndim == 0) {
+      sb_adds(&b, "scalar");
+    }
+    for (unsigned k = 0; k < ndim; k++) {
+      sb_addf(&b, "%s%llu", k > 0 ? "x" : "", (unsigned long long)shape[k]);
+    }
+    sb_adds(&b, ")");
+    return "array";
+  }
+  default:
+    // A top-level REF cannot validate; keep the compiler and readers sure of it.
+    sb_adds(&b, "corrupt: unexpected top-level tag");
+    return NULL;
+  }
+}
+
+const void *lf_lua_codec_buffer_data(lua_State *L, int idx, size_t *len)
+{
+  udbuf *u = luaL_testudata(L, idx, LF_LUA_CODEC_BUFFER);
+  if (u == NULL || u->buf.data == NULL) {
+    *len = 0;
+    return NULL;
+  }
+  *len = u->buf.len;
+  return u->buf.data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+static void sb_add(sbuf *b, const char *s, size_t n)
+{
+  if (b->size == 0) {
+    return;
+  }
+  size_t room = b->size - 1 - b->n;
+  if (n > room) {
+    n = room;
+  }
+  memcpy(b->s + b->n, s, n);
+  b->n += n;
+  b->s[b->n] = '\0';
+}
+
+static void sb_adds(sbuf *b, const char *s)
+{
+  sb_add(b, s, strlen(s));
+}
+
+static void sb_addf(sbuf *b, const char *fmt, ...)
+{
+  char tmp[128];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+  va_end(ap);
+  if (n > 0) {
+    sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+  }
+}
+
+// Appends `s` escaped Lua-style, cut after `width` bytes (not inside a UTF-8 sequence).
+static void sb_addquoted(sbuf *b, const char *s, size_t n, size_t width)
+{
+  size_t show = n;
+  if (show > width) {
+    show = width;
+    while (show > 0 && show < n && ((unsigned char)s[show] & 0xC0) == 0x80) {
+      show--;
+    }
+  }
+  sb_add(b, "\"", 1);
+  for (size_t i = 0; i < show; i++) {
+    unsigned char c = (unsigned char)s[i];
+    switch (c) {
+    case '"':
+      sb_add(b, "\\\"", 2);
+      break;
+    case '\\':
+      sb_add(b, "\\\\", 2);
+      break;
+    case '\n':
+      sb_add(b, "\\n", 2);
+      break;
+    case '\t':
+      sb_add(b, "\\t", 2);
+      break;
+    case '\r':
+      sb_add(b, "\\r", 2);
+      break;
+    default:
+      if (c < 0x20 || c == 0x7f) {
+        sb_addf(b, "\\x%02x", c);
+      } else {
+        sb_add(b, (const char *)&c, 1);
+      }
+    }
+  }
+  sb_add(b, "\"", 1);
+  if (show < n) {
+    sb_add(b, "...", 3);
+  }
+}
+
+// Shortest decimal that reads back as `x`, marked as a float ("3.0", "-0.0", "1e+20").
+static void fmt_float(double x, char *out, size_t size)
+{
+  if (isnan(x)) {
+    snprintf(out, size, "%snan", signbit(x) ? "-" : "");
+    return;
+  }
+  if (isinf(x)) {
+    snprintf(out, size, "%sinf", x < 0 ? "-" : "");
+    return;
+  }
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(out, size, "%.*g", prec, x);
+    if (strtod(out, NULL) == x) {
+      break;
+    }
+  }
+  if (strpbrk(out, ".en") == NULL) {
+    size_t n = strlen(out);
+    if (n + 3 <= size) {
+      memcpy(out + n, ".0", 3);
+    }
+  }
+}
+
+static bool is_identifier(const char *s, size_t n)
+{
+  static const char *const reserved[] = {
+    "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if",
+    "in", "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
+  };
+  if (n == 0 || n > 64 || (s[0] >= '0' && s[0] <= '9')) {
+    return false;
+  }
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_';
+    if (!ok) {
+      return false;
+    }
+  }
+  for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+    if (strlen(reserved[i]) == n && memcmp(reserved[i], s, n) == 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+static inline uint64_t zigzag(lua_Integer i)
+{
+  uint64_t u = (uint64_t)i;
+  return i < 0 ? ~(u << 1) : u << 1;
+}
+
+static inline lua_Integer unzigzag(uint64_t u)
+{
+  uint64_t v = (u & 1) != 0 ? ~(u >> 1) : u >> 1;
+  return (lua_Integer)v;
+}
+
+static inline size_t put_varint(uint8_t *p, uint64_t v)
+{
+  size_t n = 0;
+  while (v >= 0x80) {
+    p[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  p[n++] = (uint8_t)v;
+  return n;
+}
+
+static inline void put_f64(uint8_t *p, double x)
+{
+  uint64_t bits;
+  memcpy(&bits, &x, sizeof(bits));
+  for (int k = 0; k < 8; k++) {
+    p[k] = (uint8_t)(bits >> (8 * k));
+  }
+}
+
+static inline double get_f64(const uint8_t *p)
+{
+  uint64_t bits = 0;
+  for (int k = 0; k < 8; k++) {
+    bits |= (uint64_t)p[k] << (8 * k);
+  }
+  double x;
+  memcpy(&x, &bits, sizeof(x));
+  return x;
+}
+
+static inline uint64_t mix64(uint64_t x)
+{
+  // splitmix64 finalizer
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9u;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebu;
+  x ^= x >> 31;
+  return x;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The luaflow.Buffer userdata
+
+static void udbuf_release(udbuf *u)
+{
+  lf_dynbuf_free(&u->buf);
+  lf_free(u->keys);
+  u->keys = NULL;
+  u->nkeys = 0;
+  u->capkeys = 0;
+}
+
+static int l_buffer_gc(lua_State *L)
+{
+  udbuf *u = luaL_checkudata(L, 1, LF_LUA_CODEC_BUFFER);
+  udbuf_release(u);
+  return 0;
+}
+
+static int l_buffer_len(lua_State *L)
+{
+  udbuf *u = luaL_checkudata(L, 1, LF_LUA_CODEC_BUFFER);
+  lua_pushinteger(L, (lua_Integer)u->buf.len);
+  return 1;
+}
+
+static int l_buffer_tostring(lua_State *L)
+{
+  udbuf *u = luaL_checkudata(L, 1, LF_LUA_CODEC_BUFFER);
+  lua_pushfstring(L, LF_LUA_CODEC_BUFFER " (%I bytes)", (lua_Integer)u->buf.len);
+  return 1;
+}
+
+static const luaL_Reg buffer_meta[] = {
+  {"__close",    l_buffer_gc      },
+  {"__gc",       l_buffer_gc      },
+  {"__len",      l_buffer_len     },
+  {"__tostring", l_buffer_tostring},
+  {NULL,         NULL             },
+};
+
+// Pushes a new, empty buffer userdata. May raise (memory).
+static udbuf *push_udbuf(lua_State *L)
+{
+  udbuf *u = lua_newuserdatauv(L, sizeof(udbuf), 0);
+  lf_dynbuf_init(&u->buf, MAX_ENCODING);
+  u->keys = NULL;
+  u->nkeys = 0;
+  u->capkeys = 0;
+  if (luaL_newmetatable(L, LF_LUA_CODEC_BUFFER)) {
+    luaL_setfuncs(L, buffer_meta, 0);
+  }
+  lua_setmetatable(L, -2);
+  return u;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder: errors
+
+// Renders the first `nseg` path steps Lua-style: ["model"][3].fit
+static void render_path(enc *e, int nseg, sbuf *b)
+{
+  lua_State *L = e->L;
+  for (int k = 0; k < nseg; k++) {
+    const pathseg *seg = &e->path[k];
+    if (seg->kind == SEG_INDEX) {
+      sb_addf(b, "[%lld]", (long long)seg->at);
+      continue;
+    }
+    if (seg->kind == SEG_KEY) {
+      sb_adds(b, "[<key>]");
+      continue;
+    }
+    int t = lua_rawgeti(L, e->scratch, seg->at);
+    if (t == LUA_TSTRING) {
+      size_t n;
+      const char *s = lua_tolstring(L, -1, &n);
+      if (k > 0 && is_identifier(s, n)) {
+        sb_add(b, ".", 1);
+        sb_add(b, s, n);
+      } else {
+        sb_add(b, "[", 1);
+        sb_addquoted(b, s, n, 40);
+        sb_add(b, "]", 1);
+      }
+    } else if (t == LUA_TNUMBER && lua_isinteger(L, -1)) {
+      sb_addf(b, "[%lld]", (long long)lua_tointeger(L, -1));
+    } else if (t == LUA_TNUMBER) {
+      char num[64];
+      fmt_float(lua_tonumber(L, -1), num, sizeof(num));
+      sb_addf(b, "[%s]", num);
+    } else if (t == LUA_TBOOLEAN) {
+      sb_adds(b, lua_toboolean(L, -1) ? "[true]" : "[false]");
+    } else {
+      sb_adds(b, "[<table>]");
+    }
+    lua_pop(L, 1);
+  }
+}
+
+// Sets LF_ERR_UNSTORABLE: "<what> cannot be stored[ as a table key] (at <path>)[; <hint>]".
+static lf_status unstorable(enc *e, int nseg, const char *what, bool askey, const char *hint)
+{
+  char path[600];
+  sbuf b = {path, sizeof(path), 0};
+  path[0] = '\0';
+  render_path(e, nseg, &b);
+  if (b.n == sizeof(path) - 1) {
+    memcpy(path + sizeof(path) - 4, "...", 4);
+  }
+  return LF_ERR(e->err, LF_ERR_UNSTORABLE, "%s cannot be stored%s%s%s%s%s%s", what,
+                askey ? " as a table key" : "", path[0] != '\0' ? " (at " : "", path,
+                path[0] != '\0' ? ")" : "", hint != NULL ? "; " : "", hint != NULL ? hint : "");
+}
+
+// For a value of a type that can never be stored.
+static lf_status bad_type(enc *e, int vi, int type, bool askey, int nseg)
+{
+  lua_State *L = e->L;
+  char what[128];
+  switch (type) {
+  case LUA_TFUNCTION:
+    snprintf(what, sizeof(what), "a function");
+    break;
+  case LUA_TTHREAD:
+    snprintf(what, sizeof(what), "a coroutine");
+    break;
+  case LUA_TLIGHTUSERDATA:
+    snprintf(what, sizeof(what), "a light userdata");
+    break;
+  case LUA_TUSERDATA:
+    if (luaL_getmetafield(L, vi, "__name") == LUA_TSTRING) {
+      snprintf(what, sizeof(what), "a userdata of type '%.80s'", lua_tostring(L, -1));
+      lua_pop(L, 1);
+    } else {
+      snprintf(what, sizeof(what), "a userdata");
+    }
+    break;
+  default:
+    snprintf(what, sizeof(what), "a %s", lua_typename(L, type));
+  }
+  return unstorable(e, nseg, what, askey, NULL);
+}
+
+static lf_status stack_overflow(enc *e)
+{
+  return LF_ERR(e->err, LF_ERR_NOMEM, "cannot grow the Lua stack while encoding a value");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder: output
+
+static bool grow(enc *e, size_t n)
+{
+  if (n > SIZE_MAX / 2 || !lf_dynbuf_reserve(&e->u->buf, n)) {
+    LF_ERR(e->err, LF_ERR_UNSTORABLE, "the value is too large to store (encoding exceeds %zu bytes)",
+           (size_t)MAX_ENCODING);
+    return false;
+  }
+  return true;
+}
+
+// Makes room for `n` more bytes (plus the dynbuf's terminator).
+static inline bool room(enc *e, size_t n)
+{
+  lf_dynbuf *b = &e->u->buf;
+  return b->cap - b->len > n || grow(e, n);
+}
+
+static inline void put_byte(enc *e, uint8_t c)
+{
+  lf_dynbuf *b = &e->u->buf;
+  b->data[b->len++] = (char)c;
+}
+
+static inline void put_uvarint(enc *e, uint64_t v)
+{
+  lf_dynbuf *b = &e->u->buf;
+  b->len += put_varint((uint8_t *)b->data + b->len, v);
+}
+
+// Writes the number at `vi`. Needs room for 11 bytes.
+static inline void put_number(enc *e, int vi)
+{
+  lua_State *L = e->L;
+  lf_dynbuf *b = &e->u->buf;
+  uint8_t *p = (uint8_t *)b->data + b->len;
+  if (lua_isinteger(L, vi)) {
+    p[0] = LF_LUA_CODEC_INT;
+    b->len += 1 + put_varint(p + 1, zigzag(lua_tointeger(L, vi)));
+  } else {
+    p[0] = LF_LUA_CODEC_FLOAT;
+    put_f64(p + 1, lua_tonumber(L, vi));
+    b->len += 9;
+  }
+}
+
+static lf_status put_string(enc *e, int vi)
+{
+  size_t n;
+  const char *s = lua_tolstring(e->L, vi, &n);
+  if (!room(e, n > SIZE_MAX - 16 ? SIZE_MAX : n + 11)) {
+    return LF_ERR_UNSTORABLE;
+  }
+  put_byte(e, LF_LUA_CODEC_STRING);
+  put_uvarint(e, n);
+  lf_dynbuf *b = &e->u->buf;
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+  return LF_OK;
+}
+
+// Writes a scalar key from its sort data (the string is anchored in the scratch sequence).
+static bool put_key(enc *e, const sortkey *k)
+{
+  size_t n = k->cls == CLS_STR ? k->b.len : 0;
+  if (!room(e, n > SIZE_MAX - 16 ? SIZE_MAX : n + 11)) {
+    return false;
+  }
+  lf_dynbuf *b = &e->u->buf;
+  uint8_t *p = (uint8_t *)b->data + b->len;
+  switch (k->cls) {
+  case CLS_FALSE:
+    *p = LF_LUA_CODEC_FALSE;
+    b->len++;
+    break;
+  case CLS_TRUE:
+    *p = LF_LUA_CODEC_TRUE;
+    b->len++;
+    break;
+  case CLS_NUM:
+    if (k->sub) {
+      p[0] = LF_LUA_CODEC_INT;
+      b->len += 1 + put_varint(p + 1, zigzag(k->a.i));
+    } else {
+      p[0] = LF_LUA_CODEC_FLOAT;
+      put_f64(p + 1, k->a.d);
+      b->len += 9;
+    }
+    break;
+  default:
+    p[0] = LF_LUA_CODEC_STRING;
+    b->len += 1 + put_varint(p + 1, n);
+    memcpy(b->data + b->len, k->a.s, n);
+    b->len += n;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder: canonical key order
+
+static int cmp_int_float(lua_Integer i, double f)
+{
+  // Exact: converting i to double could round. floor(f) is an exact int64 in this range.
+  if (f >= 0x1p63) {
+    return -1;
+  }
+  if (f < -0x1p63) {
+    return 1;
+  }
+  double fl = floor(f);
+  lua_Integer fi = (lua_Integer)fl;
+  if (i != fi) {
+    return i < fi ? -1 : 1;
+  }
+  return -1; // i == floor(f) <= f, and an integer sorts before an equal float
+}
+
+static inline int cmp_keys(const sortkey *x, const sortkey *y)
+{
+  if (x->cls != y->cls) {
+    return x->cls < y->cls ? -1 : 1;
+  }
+  switch (x->cls) {
+  case CLS_NUM:
+    if (x->sub && y->sub) {
+      return x->a.i < y->a.i ? -1 : x->a.i > y->a.i;
+    }
+    if (!x->sub && !y->sub) {
+      return x->a.d < y->a.d ? -1 : x->a.d > y->a.d;
+    }
+    return x->sub ? cmp_int_float(x->a.i, y->a.d) : -cmp_int_float(y->a.i, x->a.d);
+  case CLS_STR: {
+    // Differing prefixes order like the bytes (a zero pad only ties with a NUL byte);
+    // equal prefixes mean equal bytes up to the shorter length if that is at most 16. So
+    // short keys sort without touching the strings, which are scattered in memory.
+    if (x->pre[0] != y->pre[0]) {
+      return x->pre[0] < y->pre[0] ? -1 : 1;
+    }
+    if (x->pre[1] != y->pre[1]) {
+      return x->pre[1] < y->pre[1] ? -1 : 1;
+    }
+    size_t n = x->b.len < y->b.len ? x->b.len : y->b.len;
+    int c = n > 16 ? memcmp(x->a.s + 16, y->a.s + 16, n - 16) : 0;
+    if (c != 0) {
+      return c < 0 ? -1 : 1;
+    }
+    return x->b.len < y->b.len ? -1 : x->b.len > y->b.len;
+  }
+  case CLS_TABLE:
+    if (x->sub != y->sub) {
+      return x->sub ? -1 : 1;
+    }
+    if (x->sub) {
+      return x->a.i < y->a.i ? -1 : x->a.i > y->a.i;
+    }
+    if (x->a.sig != y->a.sig) {
+      return x->a.sig < y->a.sig ? -1 : 1;
+    }
+    if (x->b.vsig != y->b.vsig) {
+      return x->b.vsig < y->b.vsig ? -1 : 1;
+    }
+    break;
+  default:
+    break;
+  }
+  return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+// Stable bottom-up merge sort with the comparison inlined: several times faster than qsort's
+// indirect calls on large hash parts. Runs no Lua code, so the scratch array can be local.
+static void sort_keys(sortkey *a, size_t n)
+{
+  enum { RUN = 16 };
+  for (size_t lo = 0; lo < n; lo += RUN) {
+    size_t hi = lo + RUN < n ? lo + RUN : n;
+    for (size_t i = lo + 1; i < hi; i++) {
+      sortkey k = a[i];
+      size_t j = i;
+      while (j > lo && cmp_keys(&k, &a[j - 1]) < 0) {
+        a[j] = a[j - 1];
+        j--;
+      }
+      a[j] = k;
+    }
+  }
+  if (n <= RUN) {
+    return;
+  }
+  sortkey *tmp = lf_xmalloc(n * sizeof(sortkey));
+  sortkey *src = a;
+  sortkey *dst = tmp;
+  for (size_t width = RUN; width < n; width *= 2) {
+    for (size_t lo = 0; lo < n; lo += 2 * width) {
+      size_t mid = lo + width < n ? lo + width : n;
+      size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+      size_t i = lo;
+      size_t j = mid;
+      size_t k = lo;
+      while (i < mid && j < hi) {
+        dst[k++] = cmp_keys(&src[j], &src[i]) < 0 ? src[j++] : src[i++];
+      }
+      while (i < mid) {
+        dst[k++] = src[i++];
+      }
+      while (j < hi) {
+        dst[k++] = src[j++];
+      }
+    }
+    sortkey *t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != a) {
+    memcpy(a, src, n * sizeof(sortkey));
+  }
+  lf_free(tmp);
+}
+
+static uint64_t sig_string(const char *s, size_t n)
+{
+  uint64_t h = 0xcbf29ce484222325u; // FNV-1a
+  for (size_t i = 0; i < n; i++) {
+    h = (h ^ (unsigned char)s[i]) * 0x100000001b3u;
+  }
+  return mix64(h ^ n);
+}
+
+// Content signature of the value at `vi`, looking `depth` tables deep. Independent of
+// iteration order (entries are combined by addition) and of table identity.
+static uint64_t sig_value(lua_State *L, int vi, int depth)
+{
+  switch (lua_type(L, vi)) {
+  case LUA_TNIL:
+    return 0x1;
+  case LUA_TBOOLEAN:
+    return lua_toboolean(L, vi) ? 0x3 : 0x2;
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, vi)) {
+      return mix64((uint64_t)lua_tointeger(L, vi) ^ 0x1000);
+    } else {
+      double x = lua_tonumber(L, vi);
+      uint64_t bits;
+      memcpy(&bits, &x, sizeof(bits));
+      return mix64(bits ^ 0x2000);
+    }
+  case LUA_TSTRING: {
+    size_t n;
+    const char *s = lua_tolstring(L, vi, &n);
+    return sig_string(s, n);
+  }
+  case LUA_TTABLE: {
+    uint64_t sum = 0x7ab1e;
+    if (depth <= 0 || !lua_checkstack(L, 3)) {
+      return sum;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, vi) != 0) {
+      int top = lua_gettop(L);
+      uint64_t hk = sig_value(L, top - 1, depth - 1);
+      uint64_t hv = sig_value(L, top, depth - 1);
+      sum += mix64(hk ^ mix64(hv + 0x9e3779b97f4a7c15u));
+      lua_pop(L, 1);
+    }
+    return mix64(sum);
+  }
+  default:
+    return 0x5;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder: tables
+
+// Appends a key of the hash part; the stack holds key, value on top. Anchors both in the
+// scratch sequence and pops the value (leaving the key for lua_next).
+static lf_status add_key(enc *e, int kt)
+{
+  lua_State *L = e->L;
+  sortkey k;
+  k.sub = 0;
+  switch (kt) {
+  case LUA_TBOOLEAN:
+    k.cls = lua_toboolean(L, -2) ? CLS_TRUE : CLS_FALSE;
+    break;
+  case LUA_TNUMBER:
+    k.cls = CLS_NUM;
+    if (lua_isinteger(L, -2)) {
+      k.sub = 1;
+      k.a.i = lua_tointeger(L, -2);
+    } else {
+      k.a.d = lua_tonumber(L, -2);
+    }
+    break;
+  case LUA_TSTRING:
+    k.cls = CLS_STR;
+    k.a.s = lua_tolstring(L, -2, &k.b.len);
+    k.pre[0] = 0;
+    k.pre[1] = 0;
+    for (size_t i = 0; i < 16 && i < k.b.len; i++) {
+      k.pre[i / 8] |= (uint64_t)(unsigned char)k.a.s[i] << (56 - 8 * (i % 8));
+    }
+    break;
+  case LUA_TTABLE:
+    k.cls = CLS_TABLE;
+    k.a.sig = 0;
+    k.b.vsig = 0;
+    break;
+  default:
+    return bad_type(e, lua_gettop(L) - 1, kt, true, e->depth - 1);
+  }
+  k.slot = e->stop + 1;
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, e->scratch, k.slot);     // stack: key, value
+  lua_rawseti(L, e->scratch, k.slot + 1); // stack: key
+  e->stop += 2;
+  udbuf *u = e->u;
+  if (u->nkeys == u->capkeys) {
+    size_t cap = u->capkeys != 0 ? u->capkeys * 2 : 16;
+    u->keys = lf_xrealloc(u->keys, cap * sizeof(sortkey));
+    u->capkeys = cap;
+  }
+  u->keys[u->nkeys++] = k;
+  return LF_OK;
+}
+
+// Gives the table keys in keys[kbase, kbase + m) their sort data: the id if they have one
+// already, else content signatures.
+static void prepare_table_keys(enc *e, size_t kbase, size_t m)
+{
+  lua_State *L = e->L;
+  for (size_t j = kbase; j < kbase + m; j++) {
+    sortkey *k = &e->u->keys[j];
+    if (k->cls != CLS_TABLE) {
+      continue;
+    }
+    lua_rawgeti(L, e->scratch, k->slot); // stack: key
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, e->seen) == LUA_TNUMBER) { // stack: key, id
+      k->sub = 1;
+      k->a.i = lua_tointeger(L, -1);
+      lua_pop(L, 2);
+      continue;
+    }
+    lua_pop(L, 1); // stack: key
+    uint64_t sig = sig_value(L, lua_gettop(L), 2);
+    lua_rawgeti(L, e->scratch, k->slot + 1); // stack: key, value
+    uint64_t vsig = sig_value(L, lua_gettop(L), 1);
+    lua_pop(L, 2);
+    k = &e->u->keys[j]; // sig_value runs no C allocation, but stay safe
+    k->a.sig = sig;
+    k->b.vsig = vsig;
+  }
+}
+
+static lf_status enc_table(enc *e, int ti)
+{
+  lua_State *L = e->L;
+  lua_pushvalue(L, ti);
+  if (lua_rawget(L, e->seen) == LUA_TNUMBER) { // stack: id
+    lua_Integer id = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (!room(e, 11)) {
+      return LF_ERR_UNSTORABLE;
+    }
+    put_byte(e, LF_LUA_CODEC_REF);
+    put_uvarint(e, (uint64_t)id);
+    return LF_OK;
+  }
+  lua_pop(L, 1);
+  if (lua_getmetatable(L, ti)) {
+    lua_pop(L, 1);
+    return unstorable(e, e->depth, "a table with a metatable", false,
+                      "call setmetatable(t, nil) first to store its plain contents");
+  }
+  if (e->depth >= LF_LUA_CODEC_MAX_DEPTH) {
+    char what[64];
+    snprintf(what, sizeof(what), "tables nested deeper than %d levels",
+             LF_LUA_CODEC_MAX_DEPTH);
+    return unstorable(e, e->depth, what, false, NULL);
+  }
+  if (!lua_checkstack(L, 8)) {
+    return stack_overflow(e);
+  }
+  lua_pushvalue(L, ti);
+  lua_pushinteger(L, e->ntables++);
+  lua_rawset(L, e->seen);
+  int d = e->depth++;
+
+  // Pass 1: count the keys 1..b (b: any border) and collect all others.
+  lua_Unsigned b = lua_rawlen(L, ti);
+  lua_Unsigned inarr = 0;
+  size_t kbase = e->u->nkeys;
+  lua_Integer sbase = e->stop;
+  lf_status st;
+  lua_pushnil(L);
+  while (lua_next(L, ti) != 0) { // stack: key, value
+    if (lua_isinteger(L, -2)) {
+      lua_Integer k = lua_tointeger(L, -2);
+      if (k >= 1 && (lua_Unsigned)k <= b) {
+        inarr++;
+        lua_pop(L, 1);
+        continue;
+      }
+    }
+    st = add_key(e, lua_type(L, -2));
+    if (st != LF_OK) {
+      return st;
+    }
+  }
+  // The array part is the hole-free prefix; with holes below b, keys after the first hole
+  // move to the hash part (rare: only tables with holes pay for this scan).
+  lua_Unsigned n = b;
+  if (inarr != b) {
+    n = 0;
+    while (n < b) {
+      int t = lua_rawgeti(L, ti, (lua_Integer)n + 1);
+      lua_pop(L, 1);
+      if (t == LUA_TNIL) {
+        break;
+      }
+      n++;
+    }
+    for (lua_Unsigned i = n + 2; i <= b; i++) {
+      if (lua_rawgeti(L, ti, (lua_Integer)i) == LUA_TNIL) {
+        lua_pop(L, 1);
+        continue;
+      }
+      lua_pushinteger(L, (lua_Integer)i);
+      lua_insert(L, -2); // stack: key, value
+      st = add_key(e, LUA_TNUMBER);
+      if (st != LF_OK) {
+        return st;
+      }
+      lua_pop(L, 1);
+    }
+  }
+  size_t m = e->u->nkeys - kbase;
+  if (!room(e, 21)) {
+    return LF_ERR_UNSTORABLE;
+  }
+  put_byte(e, LF_LUA_CODEC_TABLE);
+  put_uvarint(e, (uint64_t)n);
+  put_uvarint(e, (uint64_t)m);
+
+  // Array part.
+  // Values are popped in batches: one API call less per element on large arrays.
+  enum { BATCH = 64 };
+  if (!lua_checkstack(L, BATCH + 4)) {
+    return stack_overflow(e);
+  }
+  int base = lua_gettop(L);
+  e->path[d].kind = SEG_INDEX;
+  for (lua_Integer i = 1; (lua_Unsigned)i <= n; i++) {
+    int t = lua_rawgeti(L, ti, i);
+    if (t == LUA_TNUMBER) {
+      if (!room(e, 11)) {
+        return LF_ERR_UNSTORABLE;
+      }
+      put_number(e, -1);
+    } else {
+      e->path[d].at = i;
+      st = enc_value(e, lua_gettop(L), t);
+      if (st != LF_OK) {
+        return st;
+      }
+    }
+    if (i % BATCH == 0) {
+      lua_settop(L, base);
+    }
+  }
+  lua_settop(L, base);
+
+  // Hash part, sorted once the array part has numbered its tables.
+  if (m != 0) {
+    prepare_table_keys(e, kbase, m);
+    sort_keys(e->u->keys + kbase, m);
+  }
+  for (size_t j = 0; j < m; j++) {
+    lua_Integer slot = e->u->keys[kbase + j].slot;
+    e->path[d].kind = SEG_KEY;
+    e->path[d].at = slot;
+    if (e->u->keys[kbase + j].cls == CLS_TABLE) {
+      int t = lua_rawgeti(L, e->scratch, slot);
+      st = enc_value(e, lua_gettop(L), t);
+      if (st != LF_OK) {
+        return st;
+      }
+      lua_pop(L, 1);
+    } else if (!put_key(e, &e->u->keys[kbase + j])) {
+      return LF_ERR_UNSTORABLE;
+    }
+    e->path[d].kind = SEG_VALUE;
+    int t = lua_rawgeti(L, e->scratch, slot + 1);
+    st = enc_value(e, lua_gettop(L), t);
+    if (st != LF_OK) {
+      return st;
+    }
+    lua_pop(L, 1);
+  }
+  e->u->nkeys = kbase;
+  e->stop = sbase;
+  e->depth--;
+  return LF_OK;
+}
+
+static lf_status enc_value(enc *e, int vi, int type)
+{
+  switch (type) {
+  case LUA_TNIL:
+  case LUA_TBOOLEAN:
+    if (!room(e, 1)) {
+      return LF_ERR_UNSTORABLE;
+    }
+    if (type == LUA_TNIL) {
+      put_byte(e, LF_LUA_CODEC_NIL);
+    } else {
+      put_byte(e, lua_toboolean(e->L, vi) ? LF_LUA_CODEC_TRUE : LF_LUA_CODEC_FALSE);
+    }
+    return LF_OK;
+  case LUA_TNUMBER:
+    if (!room(e, 11)) {
+      return LF_ERR_UNSTORABLE;
+    }
+    put_number(e, vi);
+    return LF_OK;
+  case LUA_TSTRING:
+    return put_string(e, vi);
+  case LUA_TTABLE:
+    return enc_table(e, vi);
+  default:
+    return bad_type(e, vi, type, false, e->depth);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoder and validator: one walker over the grammar; with L == NULL it only checks.
+
+static bool corrupt(dec *d, size_t at, const char *fmt, ...)
+{
+  char what[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof(what), fmt, ap);
+  va_end(ap);
+  d->st = LF_ERR(d->err, LF_ERR_CORRUPT, "%s at byte offset %zu", what, at);
+  return false;
+}
+
+static inline bool rd_varint(dec *d, uint64_t *out, const char *what)
+{
+  size_t at = d->pos;
+  uint64_t v = 0;
+  for (unsigned i = 0;; i++) {
+    if (d->pos >= d->len) {
+      return corrupt(d, at, "truncated %s", what);
+    }
+    uint8_t c = d->p[d->pos++];
+    if (i == 9 && c > 1) {
+      return corrupt(d, at, "%s overflows 64 bits", what);
+    }
+    v |= (uint64_t)(c & 0x7f) << (7 * i);
+    if ((c & 0x80) == 0) {
+      if (c == 0 && i > 0) {
+        return corrupt(d, at, "%s is not in shortest form", what);
+      }
+      *out = v;
+      return true;
+    }
+  }
+}
+
+static bool need_stack(dec *d, int n)
+{
+  if (d->L != NULL && !lua_checkstack(d->L, n)) {
+    d->st = LF_ERR(d->err, LF_ERR_NOMEM, "cannot grow the Lua stack while decoding a value");
+    return false;
+  }
+  return true;
+}
+
+static bool walk_table(dec *d, size_t at)
+{
+  lua_State *L = d->L;
+  if (d->depth >= LF_LUA_CODEC_MAX_DEPTH) {
+    return corrupt(d, at, "tables nested deeper than %d levels", LF_LUA_CODEC_MAX_DEPTH);
+  }
+  uint64_t narr = 0;
+  uint64_t nhash = 0;
+  if (!rd_varint(d, &narr, "table array count") || !rd_varint(d, &nhash, "table hash count")) {
+    return false;
+  }
+  // Every array value takes at least one byte and every pair two, and those bytes must not
+  // be promised already to the unread entries of enclosing tables: so all the table slots
+  // we ever allocate add up to at most the input length.
+  size_t rem = d->len - d->pos;
+  size_t avail = rem > d->owed ? rem - d->owed : 0;
+  if (narr > avail || nhash > (avail - narr) / 2) {
+    return corrupt(d, at,
+                   "table claims %llu array and %llu hash entries but only %zu bytes remain "
+                   "for them",
+                   (unsigned long long)narr, (unsigned long long)nhash, avail);
+  }
+  d->owed += (size_t)narr + 2 * (size_t)nhash;
+  if (L != NULL) {
+    if (!need_stack(d, 4)) {
+      return false;
+    }
+    if (d->ntables == 0) {
+      lua_createtable(L, 0, 0);
+      lua_replace(L, d->tables);
+    }
+    int na = narr > INT_MAX ? INT_MAX : (int)narr;
+    int nh = nhash > MAX_HASH_PRESIZE ? MAX_HASH_PRESIZE : (int)nhash;
+    lua_createtable(L, na, nh); // stack: t
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, d->tables, d->ntables + 1);
+  }
+  d->ntables++;
+  d->depth++;
+  for (uint64_t i = 1; i <= narr; i++) {
+    d->owed--;
+    size_t vat = d->pos;
+    if (vat >= d->len) {
+      return corrupt(d, vat, "truncated table: expected array value %llu of %llu",
+                     (unsigned long long)i, (unsigned long long)narr);
+    }
+    uint8_t tag = d->p[vat];
+    if (tag == LF_LUA_CODEC_INT) { // the common case, inline
+      uint64_t u = 0;
+      d->pos++;
+      if (!rd_varint(d, &u, "integer")) {
+        return false;
+      }
+      if (L != NULL) {
+        lua_pushinteger(L, unzigzag(u));
+        lua_rawseti(L, -2, (lua_Integer)i);
+      }
+      continue;
+    }
+    if (tag == LF_LUA_CODEC_NIL) { // a hole
+      d->pos++;
+      continue;
+    }
+    if (!walk(d)) {
+      return false;
+    }
+    if (L != NULL) {
+      lua_rawseti(L, -2, (lua_Integer)i); // stack: t
+    }
+  }
+  for (uint64_t j = 0; j < nhash; j++) {
+    d->owed -= 2;
+    size_t kat = d->pos;
+    if (kat >= d->len) {
+      return corrupt(d, kat, "truncated table: expected key %llu of %llu",
+                     (unsigned long long)j + 1, (unsigned long long)nhash);
+    }
+    uint8_t tag = d->p[kat];
+    if (tag == LF_LUA_CODEC_NIL) {
+      return corrupt(d, kat, "nil used as a table key");
+    }
+    if (tag == LF_LUA_CODEC_FLOAT && d->len - kat > 8 && isnan(get_f64(d->p + kat + 1))) {
+      return corrupt(d, kat, "NaN used as a table key");
+    }
+    if (!walk(d)) {
+      return false;
+    }
+    size_t vat = d->pos;
+    if (vat < d->len && d->p[vat] == LF_LUA_CODEC_NIL) {
+      return corrupt(d, vat, "nil value in a table's hash part");
+    }
+    if (!walk(d)) {
+      return false;
+    }
+    if (L != NULL) {
+      lua_rawset(L, -3); // stack: t
+    }
+  }
+  d->depth--;
+  return true;
+}
+
+static size_t dtype_size(unsigned dt)
+{
+  switch (dt) {
+  case LF_LUA_CODEC_F64:
+  case LF_LUA_CODEC_I64:
+    return 8;
+  case LF_LUA_CODEC_F32:
+  case LF_LUA_CODEC_I32:
+    return 4;
+  case LF_LUA_CODEC_U8:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+// Parses an NDARRAY header after its tag; on success d->pos is at the element data and
+// *nbytes is its size (checked to be present).
+static bool nd_header(dec *d, size_t at, unsigned *dtype, unsigned *ndim, uint64_t *shape,
+                      size_t *nbytes)
+{
+  if (d->len - d->pos < 2) {
+    return corrupt(d, at, "truncated numeric array header");
+  }
+  *dtype = d->p[d->pos++];
+  *ndim = d->p[d->pos++];
+  size_t isz = dtype_size(*dtype);
+  if (isz == 0) {
+    return corrupt(d, at, "unknown numeric array dtype %u", *dtype);
+  }
+  if (*ndim > LF_LUA_CODEC_MAX_NDIM) {
+    return corrupt(d, at, "numeric array has %u dimensions (at most %d)", *ndim,
+                   LF_LUA_CODEC_MAX_NDIM);
+  }
+  uint64_t count = 1;
+  bool overflow = false;
+  for (unsigned k = 0; k < *ndim; k++) {
+    if (!rd_varint(d, &shape[k], "numeric array shape")) {
+      return false;
+    }
+    if (shape[k] != 0 && count > UINT64_MAX / shape[k]) {
+      overflow = true;
+    }
+    count *= shape[k];
+  }
+  size_t pad = (LF_LUA_CODEC_ALIGN - d->pos % LF_LUA_CODEC_ALIGN) % LF_LUA_CODEC_ALIGN;
+  if (d->len - d->pos < pad) {
+    return corrupt(d, d->pos, "truncated numeric array padding");
+  }
+  for (size_t k = 0; k < pad; k++) {
+    if (d->p[d->pos + k] != 0) {
+      return corrupt(d, d->pos + k, "non-zero numeric array padding");
+    }
+  }
+  d->pos += pad;
+  size_t rem = d->len - d->pos;
+  if (overflow || count > rem / isz) {
+    return corrupt(d, at, "numeric array data exceeds the %zu remaining bytes", rem);
+  }
+  *nbytes = (size_t)count * isz;
+  return true;
+}
+
+static bool walk(dec *d)
+{
+  lua_State *L = d->L;
+  size_t at = d->pos;
+  if (at >= d->len) {
+    return corrupt(d, at, "truncated input: expected a value");
+  }
+  uint8_t tag = d->p[d->pos++];
+  switch (tag) {
+  case LF_LUA_CODEC_NIL:
+    if (L != NULL) {
+      lua_pushnil(L);
+    }
+    return true;
+  case LF_LUA_CODEC_FALSE:
+  case LF_LUA_CODEC_TRUE:
+    if (L != NULL) {
+      lua_pushboolean(L, tag == LF_LUA_CODEC_TRUE);
+    }
+    return true;
+  case LF_LUA_CODEC_INT: {
+    uint64_t u = 0;
+    if (!rd_varint(d, &u, "integer")) {
+      return false;
+    }
+    if (L != NULL) {
+      lua_pushinteger(L, unzigzag(u));
+    }
+    return true;
+  }
+  case LF_LUA_CODEC_FLOAT:
+    if (d->len - d->pos < 8) {
+      return corrupt(d, at, "truncated float: needs 8 bytes, %zu remain", d->len - d->pos);
+    }
+    if (L != NULL) {
+      lua_pushnumber(L, get_f64(d->p + d->pos));
+    }
+    d->pos += 8;
+    return true;
+  case LF_LUA_CODEC_STRING: {
+    uint64_t n = 0;
+    if (!rd_varint(d, &n, "string length")) {
+      return false;
+    }
+    if (n > d->len - d->pos) {
+      return corrupt(d, at, "string of %llu bytes but only %zu bytes remain",
+                     (unsigned long long)n, d->len - d->pos);
+    }
+    if (L != NULL) {
+      lua_pushlstring(L, (const char *)d->p + d->pos, (size_t)n);
+    }
+    d->pos += (size_t)n;
+    return true;
+  }
+  case LF_LUA_CODEC_TABLE:
+    return walk_table(d, at);
+  case LF_LUA_CODEC_REF: {
+    uint64_t id = 0;
+    if (!rd_varint(d, &id, "table reference")) {
+      return false;
+    }
+    if (id >= (uint64_t)d->ntables) {
+      return corrupt(d, at, "reference to table %llu but only %lld tables came before",
+                     (unsigned long long)id, (long long)d->ntables);
+    }
+    if (L != NULL) {
+      lua_rawgeti(L, d->tables, (lua_Integer)id + 1);
+    }
+    return true;
+  }
+  case LF_LUA_CODEC_NDARRAY: {
+    if (L != NULL) {
+      return corrupt(d, at, "numeric arrays are not supported yet");
+    }
+    unsigned dtype;
+    unsigned ndim;
+    uint64_t shape[LF_LUA_CODEC_MAX_NDIM];
+    size_t nbytes;
+    if (!nd_header(d, at, &dtype, &ndim, shape, &nbytes)) {
+      return false;
+    }
+    d->pos += nbytes;
+    d->ntables++;
+    return true;
+  }
+  default:
+    return corrupt(d, at, "unknown value tag 0x%02x", tag);
+  }
+}
+
+// Runs the walker over a whole encoding: format byte, one value, nothing after it.
+static bool walk_all(dec *d)
+{
+  if (d->len == 0) {
+    return corrupt(d, 0, "empty input");
+  }
+  if (d->p[0] != LF_LUA_CODEC_FORMAT) {
+    return corrupt(d, 0, "unknown format byte 0x%02x (expected 0x%02x)", d->p[0],
+                   LF_LUA_CODEC_FORMAT);
+  }
+  d->pos = 1;
+  if (!walk(d)) {
+    return false;
+  }
+  if (d->pos != d->len) {
+    return corrupt(d, d->pos, "%zu trailing bytes after the value", d->len - d->pos);
+  }
+  return true;
+}

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: MIT
+// This file lists the C-implemented Lua modules placed in package.preload.
+#include "lua_api/modules.h"
+
+#include <stddef.h>
+
+const lf_lua_cmodule lf_lua_cmodules[] = {
+  {"luaflow._host", lf_lua_open_host},
+  {NULL,            NULL            },
+};

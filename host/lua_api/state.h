@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+// Lua state setup for the host: our allocator with a per-state limit, the standard libraries,
+// the embedded runtime modules in package.preload (with a development override directory),
+// and the one protected-call wrapper every C->Lua call goes through.
+#pragma once
+
+#include <lua.h>
+#include <stddef.h>
+
+#include "core/err.h"
+
+/// Options for a new state.
+typedef struct lf_lua_opts {
+  lf_alloc_fn alloc;       ///< NULL: libc realloc/free
+  void *alloc_ud;
+  size_t mem_limit;        ///< bytes; 0 = unlimited
+  const char *flow_dir;    ///< directory of the flow file, prepended to package.path; may be NULL
+} lf_lua_opts;
+
+/// Creates a state with libraries and the luaflow runtime preloaded. NULL if out of memory.
+/// Free with lf_lua_state_free.
+lua_State *lf_lua_state_new(const lf_lua_opts *opts);
+void lf_lua_state_free(lua_State *L);
+
+/// Calls the function below `nargs` arguments with a traceback message handler. On error,
+/// pops the error, fills `err` (code LF_ERR_NOMEM for memory errors, else `code`) with the
+/// message, and stores the traceback (caller frees with lf_free) in *traceback if non-NULL.
+/// @return LF_OK with `nresults` results pushed, or the error code with nothing pushed.
+lf_status lf_lua_pcall(lua_State *L, int nargs, int nresults, lf_status code, char **traceback,
+                       lf_err *err);
+
+/// Registers a C-module opener so `require(name)` finds it (package.preload[name] = open).
+void lf_lua_preload(lua_State *L, const char *name, lua_CFunction open);
+
+/// Bytes currently held by the state's allocator.
+size_t lf_lua_mem_used(lua_State *L);
+
+/// Registry references, counted so debug builds can check they are balanced at shutdown.
+int lf_lua_ref(lua_State *L);
+void lf_lua_unref(lua_State *L, int ref);
