@@ -214,10 +214,14 @@ lf_status lf_api_flow_load(lf_ctx *ctx, const char *path, lf_flow **out, lf_err 
   bool ok = lua_toboolean(L, -1);
   lua_pop(L, 1);
   if (!ok) {
+    int lines = 1;
+    for (size_t i = 0; i + 1 < len; i++) {
+      lines += text[i] == '\n';
+    }
     st = LF_ERR(err, LF_ERR_FLOW,
-                "%s: the file must return its flow: end it with 'return flow' (it returned "
+                "%s:%d: the file must return its flow: end it with 'return flow' (it returned "
                 "%s)",
-                path, luaL_typename(L, -1));
+                path, lines, luaL_typename(L, -1));
     goto fail;
   }
   lua_pushvalue(L, -1);

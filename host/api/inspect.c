@@ -181,6 +181,11 @@ LF_API lf_status lf_run_logs(lf_ctx *ctx, const char *spec, int stream, char **o
     size_t tlen = 0;
     st = lf_store_get(store, key, LOG_READ_MAX, &text, &tlen, &err);
     lf_free(key);
+    if (st == LF_ERR_NOTFOUND) {
+      // Empty output is not stored.
+      lf_err_clear(&err);
+      st = LF_OK;
+    }
     if (st == LF_OK && !lf_dynbuf_add(&b, text, tlen)) {
       st = LF_ERR(&err, LF_ERR_IO, "the logs of '%s' are too large to read at once", spec);
     }

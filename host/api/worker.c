@@ -17,6 +17,7 @@
 #include "core/timeutil.h"
 #include "lua_api/artifacts.h"
 #include "lua_api/state.h"
+#include "proc/forkserver.h"
 
 #define RECORD_MAX ((size_t)64 << 20)
 
@@ -476,6 +477,175 @@ static void report_failure(int fd, const char *message, const char *traceback)
   lf_dynbuf_free(&b);
 }
 
+// Loads what every task of the run shares: the store, the flow (its file runs once), and
+// the parameters record.
+static lf_status prepare(worker *w, lf_err *err)
+{
+  const lf_step_opts *o = w->o;
+  if (o->flow_path == NULL || o->run_id == NULL) {
+    return LF_ERR(err, LF_ERR_USAGE, "a step needs a flow file and a run id");
+  }
+  w->store = lf_api_store(w->ctx);
+  if (w->store == NULL) {
+    *err = w->ctx->err;
+    return err->code;
+  }
+  lf_status st = lf_api_flow_load(w->ctx, o->flow_path, &w->flow, err);
+  if (st != LF_OK) {
+    return st;
+  }
+  return read_record(w, "_parameters", "0", &w->params, err);
+}
+
+// The runtime calls the step function as `step.fn(...)`, which tracebacks name "field 'fn'";
+// users know it as their step.
+static char *name_step_frames(char *tb, const char *step)
+{
+  static const char needle[] = "in field 'fn'";
+  if (tb == NULL || strstr(tb, needle) == NULL) {
+    return tb;
+  }
+  lf_dynbuf b;
+  lf_dynbuf_init(&b, strlen(tb) * 2 + 256);
+  const char *p = tb;
+  const char *hit;
+  while ((hit = strstr(p, needle)) != NULL) {
+    lf_dynbuf_add(&b, p, (size_t)(hit - p));
+    lf_dynbuf_addf(&b, "in step '%s'", step);
+    p = hit + sizeof(needle) - 1;
+  }
+  lf_dynbuf_adds(&b, p);
+  lf_free(tb);
+  return lf_dynbuf_take(&b, NULL);
+}
+
+// Runs the task named by w->o (step, task id, inputs) and commits it. Reports to msg_fd.
+static lf_status run_one(worker *w, lf_err *err)
+{
+  const lf_step_opts *o = w->o;
+  char *traceback = NULL;
+  lf_status st = LF_OK;
+  w->started_at = lf_time_now_us();
+  if (o->step == NULL || o->task_id == NULL) {
+    st = LF_ERR(err, LF_ERR_USAGE, "a step needs a step name and a task id");
+    goto done;
+  }
+  int idx = lf_dag_find(w->flow->dag, o->step);
+  if (idx < 0) {
+    st = LF_ERR(err, LF_ERR_USAGE, "flow %s has no step '%s'", w->flow->name, o->step);
+    goto done;
+  }
+  w->step = lf_dag_step_at(w->flow->dag, (size_t)idx);
+  if (o->inputs != NULL && strcmp(o->inputs, "_parameters/0") != 0) {
+    st = parse_inputs(w, o->inputs, err);
+    for (size_t i = 0; st == LF_OK && i < w->ninputs; i++) {
+      st = read_record(w, w->inputs[i].step, w->inputs[i].task, &w->inputs[i].record, err);
+    }
+    if (st != LF_OK) {
+      goto done;
+    }
+  }
+  lf_lua_host host = {.store = w->store, .flow = w->flow->name};
+  lua_State *L = w->flow->L;
+  lf_lua_set_host(L, &host);
+  lua_pushcfunction(L, run_task);
+  lua_pushlightuserdata(L, w);
+  st = lf_lua_pcall(L, 1, 1, LF_ERR_TASK, &traceback, err);
+  traceback = name_step_frames(traceback, o->step);
+  if (st != LF_OK) {
+    if (st == LF_ERR_NOMEM) {
+      lf_err_clear(err);
+      st = LF_ERR(err, LF_ERR_TASK, "step '%s': out of memory (the Lua state reached its "
+                  "limit or the machine ran out)", o->step);
+    }
+    goto done;
+  }
+  // stack: result
+  lua_pushcfunction(L, build_record);
+  lua_insert(L, -2);
+  lua_pushlightuserdata(L, w);
+  st = lf_lua_pcall(L, 2, 0, LF_ERR_INTERNAL, NULL, err);
+  if (st != LF_OK) {
+    goto done;
+  }
+  // The commit point: the record appears atomically, or not at all.
+  char *key =
+    lf_xasprintf("%s/%s/%s/%s/task.json", w->flow->name, o->run_id, o->step, o->task_id);
+  st = lf_store_put(w->store, key, w->record.data, w->record.len, err);
+  lf_free(key);
+  if (st != LF_OK) {
+    goto done;
+  }
+  lf_dynbuf msg;
+  lf_dynbuf_init(&msg, RECORD_MAX + 64);
+  lf_dynbuf_adds(&msg, "{\"type\":\"done\",\"record\":");
+  lf_dynbuf_add(&msg, w->record.data, w->record.len);
+  lf_dynbuf_adds(&msg, "}");
+  send_msg(o->msg_fd, msg.data, msg.len);
+  lf_dynbuf_free(&msg);
+
+done:
+  if (st != LF_OK) {
+    report_failure(o->msg_fd, err->msg, traceback);
+  }
+  lf_free(traceback);
+  return st;
+}
+
+// Protected: gives the forked task its own random sequence (the server's seed is shared by
+// every child otherwise).
+static int reseed(lua_State *L)
+{
+  unsigned long long a = (unsigned long long)lf_time_now_us();
+  unsigned long long b = (unsigned long long)getpid();
+  FILE *f = fopen("/dev/urandom", "rb");
+  if (f != NULL) {
+    if (fread(&a, sizeof(a), 1, f) != 1 || fread(&b, sizeof(b), 1, f) != 1) {
+      a ^= (unsigned long long)getpid() << 17;
+    }
+    fclose(f);
+  }
+  lua_getglobal(L, "math");
+  lua_getfield(L, -1, "randomseed");
+  lua_pushinteger(L, (lua_Integer)a);
+  lua_pushinteger(L, (lua_Integer)b);
+  lua_call(L, 2, 0);
+  return 0;
+}
+
+// In a forked child of the fork server: "step\ttask\tattempt\tsplit\tinputs".
+static int serve_task(void *ud, const char *payload, size_t len)
+{
+  worker *w = ud;
+  char *copy = lf_xmemdupz(payload, len);
+  char *fields[5] = {NULL, NULL, NULL, NULL, NULL};
+  char *p = copy;
+  for (int i = 0; i < 5 && p != NULL; i++) {
+    fields[i] = p;
+    p = strchr(p, '\t');
+    if (p != NULL) {
+      *p++ = '\0';
+    }
+  }
+  lf_step_opts o = *w->o;
+  o.step = fields[0];
+  o.task_id = fields[1];
+  o.attempt = fields[2] != NULL ? (int)strtol(fields[2], NULL, 10) : 0;
+  o.split_index = fields[3] != NULL ? (int)strtol(fields[3], NULL, 10) : 0;
+  o.inputs = fields[4] != NULL && fields[4][0] != '\0' ? fields[4] : NULL;
+  o.msg_fd = 3;
+  o.serve_fd = 0;
+  w->o = &o;
+  lf_err err;
+  lf_err_clear(&err);
+  lua_pushcfunction(w->flow->L, reseed);
+  lf_lua_pcall(w->flow->L, 0, 0, LF_ERR_INTERNAL, NULL, &err);
+  lf_err_clear(&err);
+  lf_status st = run_one(w, &err);
+  // The process ends here; freeing would only cost time.
+  return st == LF_OK ? 0 : (st == LF_ERR_USAGE ? 2 : 1);
+}
+
 LF_API lf_status lf_run_step(lf_ctx *ctx, const lf_step_opts *opts)
 {
   lf_step_opts o;
@@ -485,88 +655,20 @@ LF_API lf_status lf_run_step(lf_ctx *ctx, const lf_step_opts *opts)
   memset(&w, 0, sizeof(w));
   w.ctx = ctx;
   w.o = &o;
-  w.started_at = lf_time_now_us();
   lf_dynbuf_init(&w.record, RECORD_MAX);
   lf_err err;
   lf_err_clear(&err);
-  char *traceback = NULL;
-  lf_status st = LF_OK;
-  if (o.flow_path == NULL || o.step == NULL || o.run_id == NULL || o.task_id == NULL) {
-    st = LF_ERR(&err, LF_ERR_USAGE, "a step needs a flow file, step, run id and task id");
-    goto done;
-  }
-  w.store = lf_api_store(ctx);
-  if (w.store == NULL) {
-    err = ctx->err;
-    st = err.code;
-    goto done;
-  }
-  st = lf_api_flow_load(ctx, o.flow_path, &w.flow, &err);
+  lf_status st = prepare(&w, &err);
   if (st != LF_OK) {
-    goto done;
+    report_failure(o.msg_fd, err.msg, NULL);
+  } else if (o.serve_fd > 0) {
+    st = lf_forkserver_serve(o.serve_fd, serve_task, &w, &err);
+  } else {
+    st = run_one(&w, &err);
   }
-  int idx = lf_dag_find(w.flow->dag, o.step);
-  if (idx < 0) {
-    st = LF_ERR(&err, LF_ERR_USAGE, "flow %s has no step '%s'", w.flow->name, o.step);
-    goto done;
-  }
-  w.step = lf_dag_step_at(w.flow->dag, (size_t)idx);
-  st = read_record(&w, "_parameters", "0", &w.params, &err);
   if (st != LF_OK) {
-    goto done;
-  }
-  if (o.inputs != NULL && strcmp(o.inputs, "_parameters/0") != 0) {
-    st = parse_inputs(&w, o.inputs, &err);
-    for (size_t i = 0; st == LF_OK && i < w.ninputs; i++) {
-      st = read_record(&w, w.inputs[i].step, w.inputs[i].task, &w.inputs[i].record, &err);
-    }
-    if (st != LF_OK) {
-      goto done;
-    }
-  }
-  lf_lua_host host = {.store = w.store, .flow = w.flow->name};
-  lua_State *L = w.flow->L;
-  lf_lua_set_host(L, &host);
-  lua_pushcfunction(L, run_task);
-  lua_pushlightuserdata(L, &w);
-  st = lf_lua_pcall(L, 1, 1, LF_ERR_TASK, &traceback, &err);
-  if (st != LF_OK) {
-    if (st == LF_ERR_NOMEM) {
-      lf_err_clear(&err);
-      st = LF_ERR(&err, LF_ERR_TASK, "step '%s': out of memory (the Lua state reached its "
-                  "limit or the machine ran out)", o.step);
-    }
-    goto done;
-  }
-  // stack: result
-  lua_pushcfunction(L, build_record);
-  lua_insert(L, -2);
-  lua_pushlightuserdata(L, &w);
-  st = lf_lua_pcall(L, 2, 0, LF_ERR_INTERNAL, NULL, &err);
-  if (st != LF_OK) {
-    goto done;
-  }
-  // The commit point: the record appears atomically, or not at all.
-  char *key = lf_xasprintf("%s/%s/%s/%s/task.json", w.flow->name, o.run_id, o.step, o.task_id);
-  st = lf_store_put(w.store, key, w.record.data, w.record.len, &err);
-  lf_free(key);
-  if (st != LF_OK) {
-    goto done;
-  }
-  lf_dynbuf msg;
-  lf_dynbuf_init(&msg, RECORD_MAX + 64);
-  lf_dynbuf_adds(&msg, "{\"type\":\"done\",\"record\":");
-  lf_dynbuf_add(&msg, w.record.data, w.record.len);
-  lf_dynbuf_adds(&msg, "}");
-  send_msg(o.msg_fd, msg.data, msg.len);
-  lf_dynbuf_free(&msg);
-
-done:
-  if (st != LF_OK) {
-    report_failure(o.msg_fd, err.msg, traceback);
     lf_api_fail(ctx, &err);
   }
-  lf_free(traceback);
   free_inputs(&w);
   lf_json_free(w.params);
   lf_dynbuf_free(&w.record);

@@ -251,6 +251,8 @@ int cmd_step(int argc, char **argv)
         o.split_index = to_int(v);
       } else if (strcmp(a, "--msg-fd") == 0) {
         o.msg_fd = to_int(v);
+      } else if (strcmp(a, "--serve-fd") == 0) {
+        o.serve_fd = to_int(v);
       } else {
         cli_error("unknown option %s; usage: %s", a, usage);
         return CLI_USAGE;
@@ -263,12 +265,13 @@ int cmd_step(int argc, char **argv)
     }
     pos[npos++] = a;
   }
-  if (npos != 2 || o.run_id == NULL || o.task_id == NULL) {
+  bool serving = o.serve_fd > 0 && npos == 1;
+  if (!serving && (npos != 2 || o.run_id == NULL || o.task_id == NULL)) {
     cli_error("usage: %s", usage);
     return CLI_USAGE;
   }
   o.flow_path = pos[0];
-  o.step = pos[1];
+  o.step = serving ? NULL : pos[1];
   lf_ctx *ctx = cli_ctx(&c);
   lf_status st = lf_run_step(ctx, &o);
   if (st != LF_OK && o.msg_fd < 0) {

@@ -33,7 +33,8 @@ typedef struct step_progress {
 } step_progress;
 
 typedef struct printer {
-  bool color;
+  bool color;     // stdout is a terminal and NO_COLOR is unset
+  bool color_err; // the same for stderr
   bool progress; // stderr is a terminal
   bool progress_shown;
   step_progress *steps;
@@ -116,16 +117,17 @@ static step_progress *progress_of(printer *p, const char *step)
 }
 
 static void print_line(printer *p, FILE *f, const lf_event *ev, const char *text,
-                       const char *color)
+                       const char *highlight)
 {
   char ts[32];
   fmt_time(ev->timestamp_us, ts, sizeof(ts));
   clear_progress(p);
+  bool color = f == stderr ? p->color_err : p->color;
   if (ev->step != NULL) {
-    if (p->color) {
+    if (color) {
       fprintf(f, "\033[2m%s\033[0m \033[36m[%s/%s/%s (pid %lld)]\033[0m %s%s%s\n", ts,
-              ev->run_id, ev->step, ev->task_id, (long long)ev->pid, color != NULL ? color : "",
-              text, color != NULL ? "\033[0m" : "");
+              ev->run_id, ev->step, ev->task_id, (long long)ev->pid,
+              highlight != NULL ? highlight : "", text, highlight != NULL ? "\033[0m" : "");
     } else {
       fprintf(f, "%s [%s/%s/%s (pid %lld)] %s\n", ts, ev->run_id, ev->step, ev->task_id,
               (long long)ev->pid, text);
@@ -193,7 +195,7 @@ static void on_event(void *ud, const lf_event *ev)
     break;
   case LF_EVENT_TASK_FAILED:
     snprintf(buf, sizeof(buf), "Task failed: %s", ev->message != NULL ? ev->message : "");
-    print_line(p, stderr, ev, buf, p->color ? "\033[31m" : NULL);
+    print_line(p, stderr, ev, buf, p->color_err ? "\033[31m" : NULL);
     if (ev->detail != NULL) {
       print_traceback(p, ev, ev->detail);
     }
@@ -379,7 +381,9 @@ int cmd_run(int argc, char **argv)
   memset(&pr, 0, sizeof(pr));
   const char *no_color = getenv("NO_COLOR");
   pr.progress = isatty(STDERR_FILENO) != 0;
-  pr.color = isatty(STDOUT_FILENO) != 0 && (no_color == NULL || no_color[0] == '\0');
+  bool want_color = no_color == NULL || no_color[0] == '\0';
+  pr.color = isatty(STDOUT_FILENO) != 0 && want_color;
+  pr.color_err = isatty(STDERR_FILENO) != 0 && want_color;
   lf_run_opts o;
   memset(&o, 0, sizeof(o));
   o.size = sizeof(o);

@@ -978,39 +978,18 @@ static void put_escaped(lf_jw *w, const char *s, size_t n)
       continue;
     }
     put(w, s + run, i - run);
-    char esc[8];
+    // Short escapes where JSON has them, \u00XX for other controls, U+FFFD for bad UTF-8.
+    static const char shorts[] = "\"\"\\\\\bb\ff\nn\rr\tt";
+    const char *sh = c != 0 && c < 0x80 ? memchr(shorts, c, sizeof(shorts) - 1) : NULL;
+    char esc[8] = {'\\', sh != NULL ? sh[1] : 'u'};
     size_t el = 2;
-    esc[0] = '\\';
-    switch (c) {
-    case '"':
-      esc[1] = '"';
-      break;
-    case '\\':
-      esc[1] = '\\';
-      break;
-    case '\b':
-      esc[1] = 'b';
-      break;
-    case '\f':
-      esc[1] = 'f';
-      break;
-    case '\n':
-      esc[1] = 'n';
-      break;
-    case '\r':
-      esc[1] = 'r';
-      break;
-    case '\t':
-      esc[1] = 't';
-      break;
-    default:
+    if (sh == NULL) {
+      el = 6;
       if (c < 0x20) {
         snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)c);
       } else {
         memcpy(esc, "\\ufffd", 6);
       }
-      el = 6;
-      break;
     }
     put(w, esc, el);
     i += adv;

@@ -210,6 +210,8 @@ typedef struct lf_step_opts {
   const char *inputs;     ///< parent tasks: "start/1", "work/2-1001,other/7"; NULL for start
   int split_index;        ///< 1-based foreach index, 0 if not a foreach task
   int msg_fd;             ///< fd for reports to the scheduler, or -1
+  int serve_fd;           ///< > 0: serve tasks of this run as a fork server on this socket
+                          ///< (the scheduler's local executor); step/task_id are unused
 } lf_step_opts;
 
 /// Runs one task. The step's output goes to this process's stdout/stderr.

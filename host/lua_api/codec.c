@@ -31,11 +31,15 @@
 // Sort classes of hash keys, in canonical order.
 enum { CLS_FALSE, CLS_TRUE, CLS_NUM, CLS_STR, CLS_TABLE };
 
-// A key of a table's hash part, collected for sorting. The key and its value are anchored
-// in the scratch sequence at `slot` and `slot + 1`, which keeps `a.s` valid (Lua 5.4 does
-// not move strings) even if the table itself were changed behind our back.
+// Kinds of the value of a hash entry: scalars are kept in the sortkey itself.
+enum { VAL_LUA, VAL_FALSE, VAL_TRUE, VAL_INT, VAL_FLOAT };
+
+// An entry of a table's hash part, collected for sorting. String and table keys, and
+// values other than numbers and booleans, are anchored in the scratch sequence at `kslot` /
+// `vslot`: that keeps `a.s` valid (Lua 5.4 does not move strings) even if the table were
+// changed behind our back, and gives the encoder the Lua values back after sorting.
+// Numbers and booleans are copied instead, which saves two Lua calls per entry.
 typedef struct sortkey {
-  lua_Integer slot;
   union {
     lua_Integer i; // CLS_NUM integer; CLS_TABLE seen: the id
     double d;      // CLS_NUM float
@@ -47,8 +51,15 @@ typedef struct sortkey {
     uint64_t vsig; // CLS_TABLE unseen: signature of the value
   } b;
   uint64_t pre[2]; // CLS_STR: the first 16 bytes, big-endian, zero-padded (compares fast)
+  union {
+    lua_Integer i; // VAL_INT
+    double d;      // VAL_FLOAT
+  } v;
+  uint32_t kslot; // CLS_STR, CLS_TABLE
+  uint32_t vslot; // VAL_LUA
   uint8_t cls;
-  uint8_t sub; // CLS_NUM: 1 if integer; CLS_TABLE: 1 if it already has an id
+  uint8_t sub;   // CLS_NUM: 1 if integer; CLS_TABLE: 1 if it already has an id
+  uint8_t vkind; // VAL_*
 } sortkey;
 
 // The "luaflow.Buffer" userdata. It exists before the encoder allocates anything, so a
@@ -65,7 +76,7 @@ enum { SEG_INDEX, SEG_KEY, SEG_VALUE };
 // One step of the path from the top value to the value being encoded.
 typedef struct pathseg {
   int kind;       // SEG_*
-  lua_Integer at; // SEG_INDEX: the array index; otherwise the scratch slot of the key
+  lua_Integer at; // SEG_INDEX: the array index; otherwise the index of the entry in u->keys
 } pathseg;
 
 typedef struct enc {
@@ -74,7 +85,7 @@ typedef struct enc {
   lf_err *err;
   int seen;          // stack index: table -> id
   int scratch;       // stack index: sequence anchoring the keys and values being sorted
-  lua_Integer stop;  // last used scratch slot
+  uint32_t stop;     // last used scratch slot
   lua_Integer ntables;
   int depth;         // tables entered
   pathseg path[LF_LUA_CODEC_MAX_DEPTH + 1];
@@ -508,9 +519,8 @@ static udbuf *push_udbuf(lua_State *L)
 // Encoder: errors
 
 // Renders the first `nseg` path steps Lua-style: ["model"][3].fit
-static void render_path(enc *e, int nseg, sbuf *b)
+static void render_path(const enc *e, int nseg, sbuf *b)
 {
-  lua_State *L = e->L;
   for (int k = 0; k < nseg; k++) {
     const pathseg *seg = &e->path[k];
     if (seg->kind == SEG_INDEX) {
@@ -521,30 +531,27 @@ static void render_path(enc *e, int nseg, sbuf *b)
       sb_adds(b, "[<key>]");
       continue;
     }
-    int t = lua_rawgeti(L, e->scratch, seg->at);
-    if (t == LUA_TSTRING) {
-      size_t n;
-      const char *s = lua_tolstring(L, -1, &n);
-      if (k > 0 && is_identifier(s, n)) {
+    const sortkey *key = &e->u->keys[seg->at];
+    if (key->cls == CLS_STR) {
+      if (k > 0 && is_identifier(key->a.s, key->b.len)) {
         sb_add(b, ".", 1);
-        sb_add(b, s, n);
+        sb_add(b, key->a.s, key->b.len);
       } else {
         sb_add(b, "[", 1);
-        sb_addquoted(b, s, n, 40);
+        sb_addquoted(b, key->a.s, key->b.len, 40);
         sb_add(b, "]", 1);
       }
-    } else if (t == LUA_TNUMBER && lua_isinteger(L, -1)) {
-      sb_addf(b, "[%lld]", (long long)lua_tointeger(L, -1));
-    } else if (t == LUA_TNUMBER) {
+    } else if (key->cls == CLS_NUM && key->sub) {
+      sb_addf(b, "[%lld]", (long long)key->a.i);
+    } else if (key->cls == CLS_NUM) {
       char num[64];
-      fmt_float(lua_tonumber(L, -1), num, sizeof(num));
+      fmt_float(key->a.d, num, sizeof(num));
       sb_addf(b, "[%s]", num);
-    } else if (t == LUA_TBOOLEAN) {
-      sb_adds(b, lua_toboolean(L, -1) ? "[true]" : "[false]");
+    } else if (key->cls != CLS_TABLE) {
+      sb_adds(b, key->cls == CLS_TRUE ? "[true]" : "[false]");
     } else {
       sb_adds(b, "[<table>]");
     }
-    lua_pop(L, 1);
   }
 }
 
@@ -660,7 +667,7 @@ static lf_status put_string(enc *e, int vi)
   return LF_OK;
 }
 
-// Writes a scalar key from its sort data (the string is anchored in the scratch sequence).
+// Writes a key other than a table from its sortkey (a string is anchored in scratch).
 static bool put_key(enc *e, const sortkey *k)
 {
   size_t n = k->cls == CLS_STR ? k->b.len : 0;
@@ -693,6 +700,32 @@ static bool put_key(enc *e, const sortkey *k)
     b->len += 1 + put_varint(p + 1, n);
     memcpy(b->data + b->len, k->a.s, n);
     b->len += n;
+  }
+  return true;
+}
+
+// Writes the value of a hash entry kept in its sortkey (numbers and booleans).
+static bool put_scalar_value(enc *e, const sortkey *k)
+{
+  if (!room(e, 11)) {
+    return false;
+  }
+  lf_dynbuf *b = &e->u->buf;
+  uint8_t *p = (uint8_t *)b->data + b->len;
+  switch (k->vkind) {
+  case VAL_FALSE:
+  case VAL_TRUE:
+    *p = k->vkind == VAL_TRUE ? LF_LUA_CODEC_TRUE : LF_LUA_CODEC_FALSE;
+    b->len++;
+    break;
+  case VAL_INT:
+    p[0] = LF_LUA_CODEC_INT;
+    b->len += 1 + put_varint(p + 1, zigzag(k->v.i));
+    break;
+  default:
+    p[0] = LF_LUA_CODEC_FLOAT;
+    put_f64(p + 1, k->v.d);
+    b->len += 9;
   }
   return true;
 }
@@ -765,7 +798,7 @@ static inline int cmp_keys(const sortkey *x, const sortkey *y)
   default:
     break;
   }
-  return x->slot < y->slot ? -1 : x->slot > y->slot;
+  return x->kslot < y->kslot ? -1 : x->kslot > y->kslot;
 }
 
 // Stable bottom-up merge sort with the comparison inlined: several times faster than qsort's
@@ -827,6 +860,23 @@ static uint64_t sig_string(const char *s, size_t n)
   return mix64(h ^ n);
 }
 
+static uint64_t sig_int(lua_Integer i)
+{
+  return mix64((uint64_t)i ^ 0x1000);
+}
+
+static uint64_t sig_float(double x)
+{
+  uint64_t bits;
+  memcpy(&bits, &x, sizeof(bits));
+  return mix64(bits ^ 0x2000);
+}
+
+static uint64_t sig_bool(bool b)
+{
+  return b ? 0x3 : 0x2;
+}
+
 // Content signature of the value at `vi`, looking `depth` tables deep. Independent of
 // iteration order (entries are combined by addition) and of table identity.
 static uint64_t sig_value(lua_State *L, int vi, int depth)
@@ -835,16 +885,12 @@ static uint64_t sig_value(lua_State *L, int vi, int depth)
   case LUA_TNIL:
     return 0x1;
   case LUA_TBOOLEAN:
-    return lua_toboolean(L, vi) ? 0x3 : 0x2;
+    return sig_bool(lua_toboolean(L, vi));
   case LUA_TNUMBER:
     if (lua_isinteger(L, vi)) {
-      return mix64((uint64_t)lua_tointeger(L, vi) ^ 0x1000);
-    } else {
-      double x = lua_tonumber(L, vi);
-      uint64_t bits;
-      memcpy(&bits, &x, sizeof(bits));
-      return mix64(bits ^ 0x2000);
+      return sig_int(lua_tointeger(L, vi));
     }
+    return sig_float(lua_tonumber(L, vi));
   case LUA_TSTRING: {
     size_t n;
     const char *s = lua_tolstring(L, vi, &n);
@@ -873,13 +919,27 @@ static uint64_t sig_value(lua_State *L, int vi, int depth)
 // ---------------------------------------------------------------------------------------------
 // Encoder: tables
 
-// Appends a key of the hash part; the stack holds key, value on top. Anchors both in the
-// scratch sequence and pops the value (leaving the key for lua_next).
+// Anchors the value on top of the stack in the scratch sequence (pops it).
+static bool anchor(enc *e, uint32_t *slot)
+{
+  if (e->stop >= UINT32_MAX - 1) {
+    LF_ERR(e->err, LF_ERR_UNSTORABLE, "the value is too large to store (too many table entries)");
+    return false;
+  }
+  *slot = ++e->stop;
+  lua_rawseti(e->L, e->scratch, (lua_Integer)*slot);
+  return true;
+}
+
+// Appends an entry of the hash part; the stack holds key, value on top. Pops the value
+// (leaving the key for lua_next).
 static lf_status add_key(enc *e, int kt)
 {
   lua_State *L = e->L;
   sortkey k;
   k.sub = 0;
+  k.kslot = 0;
+  k.vslot = 0;
   switch (kt) {
   case LUA_TBOOLEAN:
     k.cls = lua_toboolean(L, -2) ? CLS_TRUE : CLS_FALSE;
@@ -910,11 +970,34 @@ static lf_status add_key(enc *e, int kt)
   default:
     return bad_type(e, lua_gettop(L) - 1, kt, true, e->depth - 1);
   }
-  k.slot = e->stop + 1;
-  lua_pushvalue(L, -2);
-  lua_rawseti(L, e->scratch, k.slot);     // stack: key, value
-  lua_rawseti(L, e->scratch, k.slot + 1); // stack: key
-  e->stop += 2;
+  if (k.cls >= CLS_STR) {
+    lua_pushvalue(L, -2);
+    if (!anchor(e, &k.kslot)) { // stack: key, value
+      return LF_ERR_UNSTORABLE;
+    }
+  }
+  switch (lua_type(L, -1)) {
+  case LUA_TBOOLEAN:
+    k.vkind = lua_toboolean(L, -1) ? VAL_TRUE : VAL_FALSE;
+    lua_pop(L, 1);
+    break;
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, -1)) {
+      k.vkind = VAL_INT;
+      k.v.i = lua_tointeger(L, -1);
+    } else {
+      k.vkind = VAL_FLOAT;
+      k.v.d = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    break;
+  default:
+    k.vkind = VAL_LUA;
+    if (!anchor(e, &k.vslot)) {
+      return LF_ERR_UNSTORABLE;
+    }
+  }
+  // stack: key
   udbuf *u = e->u;
   if (u->nkeys == u->capkeys) {
     size_t cap = u->capkeys != 0 ? u->capkeys * 2 : 16;
@@ -935,7 +1018,7 @@ static void prepare_table_keys(enc *e, size_t kbase, size_t m)
     if (k->cls != CLS_TABLE) {
       continue;
     }
-    lua_rawgeti(L, e->scratch, k->slot); // stack: key
+    lua_rawgeti(L, e->scratch, k->kslot); // stack: key
     lua_pushvalue(L, -1);
     if (lua_rawget(L, e->seen) == LUA_TNUMBER) { // stack: key, id
       k->sub = 1;
@@ -945,9 +1028,24 @@ static void prepare_table_keys(enc *e, size_t kbase, size_t m)
     }
     lua_pop(L, 1); // stack: key
     uint64_t sig = sig_value(L, lua_gettop(L), 2);
-    lua_rawgeti(L, e->scratch, k->slot + 1); // stack: key, value
-    uint64_t vsig = sig_value(L, lua_gettop(L), 1);
-    lua_pop(L, 2);
+    lua_pop(L, 1);
+    uint64_t vsig;
+    switch (k->vkind) {
+    case VAL_FALSE:
+    case VAL_TRUE:
+      vsig = sig_bool(k->vkind == VAL_TRUE);
+      break;
+    case VAL_INT:
+      vsig = sig_int(k->v.i);
+      break;
+    case VAL_FLOAT:
+      vsig = sig_float(k->v.d);
+      break;
+    default:
+      lua_rawgeti(L, e->scratch, k->vslot); // stack: value
+      vsig = sig_value(L, lua_gettop(L), 1);
+      lua_pop(L, 1);
+    }
     k = &e->u->keys[j]; // sig_value runs no C allocation, but stay safe
     k->a.sig = sig;
     k->b.vsig = vsig;
@@ -992,7 +1090,7 @@ static lf_status enc_table(enc *e, int ti)
   lua_Unsigned b = lua_rawlen(L, ti);
   lua_Unsigned inarr = 0;
   size_t kbase = e->u->nkeys;
-  lua_Integer sbase = e->stop;
+  uint32_t sbase = e->stop;
   lf_status st;
   lua_pushnil(L);
   while (lua_next(L, ti) != 0) { // stack: key, value
@@ -1077,22 +1175,32 @@ static lf_status enc_table(enc *e, int ti)
     prepare_table_keys(e, kbase, m);
     sort_keys(e->u->keys + kbase, m);
   }
-  for (size_t j = 0; j < m; j++) {
-    lua_Integer slot = e->u->keys[kbase + j].slot;
+  for (size_t j = kbase; j < kbase + m; j++) {
+    // Entries are read by index: nested tables may move e->u->keys.
     e->path[d].kind = SEG_KEY;
-    e->path[d].at = slot;
-    if (e->u->keys[kbase + j].cls == CLS_TABLE) {
-      int t = lua_rawgeti(L, e->scratch, slot);
+    e->path[d].at = (lua_Integer)j;
+    if (j + 8 < kbase + m && e->u->keys[j + 8].cls == CLS_STR) {
+      // The strings are scattered in memory and now visited in sorted order.
+      __builtin_prefetch(e->u->keys[j + 8].a.s);
+    }
+    if (e->u->keys[j].cls == CLS_TABLE) {
+      int t = lua_rawgeti(L, e->scratch, (lua_Integer)e->u->keys[j].kslot);
       st = enc_value(e, lua_gettop(L), t);
       if (st != LF_OK) {
         return st;
       }
       lua_pop(L, 1);
-    } else if (!put_key(e, &e->u->keys[kbase + j])) {
+    } else if (!put_key(e, &e->u->keys[j])) {
       return LF_ERR_UNSTORABLE;
     }
     e->path[d].kind = SEG_VALUE;
-    int t = lua_rawgeti(L, e->scratch, slot + 1);
+    if (e->u->keys[j].vkind != VAL_LUA) {
+      if (!put_scalar_value(e, &e->u->keys[j])) {
+        return LF_ERR_UNSTORABLE;
+      }
+      continue;
+    }
+    int t = lua_rawgeti(L, e->scratch, (lua_Integer)e->u->keys[j].vslot);
     st = enc_value(e, lua_gettop(L), t);
     if (st != LF_OK) {
       return st;

@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/dynbuf.h"
@@ -29,6 +31,7 @@ struct lf_proc {
   int term_signal;
   int open_handles; // process + pipes still to close
   bool reported;
+  bool adopted; // no uv_process_t: pid and exit come from lf_proc_set_pid / lf_proc_exited
   char protocol_error[256];
 };
 
@@ -55,8 +58,10 @@ static void maybe_finish(lf_proc *p)
     p->reported = true;
     p->cbs.on_exit(p->ud, p->exit_status, p->term_signal,
                    p->protocol_error[0] != '\0' ? p->protocol_error : NULL);
-    uv_close((uv_handle_t *)&p->process, handle_closed);
-    return;
+    if (!p->adopted) {
+      uv_close((uv_handle_t *)&p->process, handle_closed);
+      return;
+    }
   }
   if (p->open_handles == 0) {
     for (int i = 0; i < 3; i++) {
@@ -162,6 +167,11 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   if (nread > 0) {
     r->buf.len += (size_t)nread;
     r->buf.data[r->buf.len] = '\0';
+    // An adopted process's output can overtake the report of its pid: hold the lines until
+    // the pid is known (while the buffer has room), so every line carries it.
+    if (r->owner->pid == 0 && r->buf.len < LF_PROC_MAX_LINE) {
+      return;
+    }
     if (r->stream == 3) {
       deliver_msgs(r, false);
     } else {
@@ -244,7 +254,88 @@ lf_status lf_proc_spawn(uv_loop_t *loop, const lf_proc_opts *opts, const lf_proc
     uv_read_start((uv_stream_t *)&r->pipe, alloc_cb, read_cb);
   }
   *out = p;
+  if (p->cbs.on_pid != NULL) {
+    p->cbs.on_pid(p->ud, p->pid);
+  }
   return LF_OK;
+}
+
+lf_status lf_proc_adopt(uv_loop_t *loop, int out_fd, int err_fd, int msg_fd,
+                        const lf_proc_cbs *cbs, void *ud, lf_proc **out, lf_err *err)
+{
+  *out = NULL;
+  lf_proc *p = lf_xcalloc(1, sizeof(*p));
+  p->cbs = *cbs;
+  p->ud = ud;
+  p->adopted = true;
+  int fds[3] = {out_fd, err_fd, msg_fd};
+  for (int i = 0; i < 3; i++) {
+    pipe_reader *r = &p->out[i];
+    r->owner = p;
+    r->stream = i + 1;
+    lf_dynbuf_init(&r->buf, i == 2 ? (size_t)LF_PROC_MAX_MSG + 8 : (size_t)LF_PROC_MAX_LINE * 2);
+    uv_pipe_init(loop, &r->pipe, 0);
+    r->pipe.data = p;
+    p->open_handles++;
+    r->open = true;
+    int rc = uv_pipe_open(&r->pipe, fds[i]);
+    if (rc != 0) {
+      // Close what is open; the struct is freed from the close callbacks.
+      for (int k = i + 1; k < 3; k++) {
+        close(fds[k]);
+      }
+      close(fds[i]);
+      p->exited = true;
+      p->reported = true;
+      for (int k = 0; k <= i; k++) {
+        close_reader(&p->out[k]);
+      }
+      return LF_ERR(err, LF_ERR_IO, "cannot watch a worker pipe (%s)", uv_strerror(rc));
+    }
+  }
+  for (int i = 0; i < 3; i++) {
+    uv_read_start((uv_stream_t *)&p->out[i].pipe, alloc_cb, read_cb);
+  }
+  *out = p;
+  return LF_OK;
+}
+
+void lf_proc_set_pid(lf_proc *p, int64_t pid)
+{
+  p->pid = pid;
+  if (p->cbs.on_pid != NULL) {
+    p->cbs.on_pid(p->ud, pid);
+  }
+  for (int i = 0; i < 3; i++) {
+    pipe_reader *r = &p->out[i];
+    if (r->open && r->buf.len > 0) {
+      if (r->stream == 3) {
+        deliver_msgs(r, false);
+      } else {
+        deliver_lines(r, false);
+      }
+    }
+  }
+}
+
+void lf_proc_exited(lf_proc *p, int64_t exit_status, int term_signal)
+{
+  p->exited = true;
+  p->exit_status = term_signal != 0 ? -1 : exit_status;
+  p->term_signal = term_signal;
+  maybe_finish(p);
+}
+
+void lf_proc_lost(lf_proc *p, const char *reason)
+{
+  if (p->protocol_error[0] == '\0') {
+    snprintf(p->protocol_error, sizeof(p->protocol_error), "%s", reason);
+  }
+  // Without a process to wait for, its pipes may never see EOF: stop reading them.
+  for (int i = 0; i < 3; i++) {
+    close_reader(&p->out[i]);
+  }
+  lf_proc_exited(p, -1, 0);
 }
 
 int64_t lf_proc_pid(const lf_proc *p)

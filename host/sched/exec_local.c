@@ -2,16 +2,23 @@
 // This file contains the local executor: it runs each task as a `luaflow step` process via
 // proc/ and forwards its lines, messages and exit to the scheduler.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/dynbuf.h"
+#include "proc/forkserver.h"
 #include "proc/proc.h"
 #include "sched/sched.h"
 
+// By default tasks are forked from a per-run fork server that has loaded the flow once;
+// LUAFLOW_FORKSERVER=0 starts a fresh `luaflow step` process for every task instead.
 typedef struct local_exec {
   lf_sched *sched;
   uv_loop_t *loop;
   char *bin;
+  bool use_forkserver;
+  lf_forkserver *fs;
 } local_exec;
 
 typedef struct local_task {
@@ -32,7 +39,13 @@ static void on_msg(void *ud, const char *data, size_t len)
   lf_sched_on_message(t->ex->sched, t->task_ud, data, len);
 }
 
-static void on_exit(void *ud, int64_t exit_status, int term_signal, const char *protocol_error)
+static void on_pid(void *ud, int64_t pid)
+{
+  local_task *t = ud;
+  lf_sched_on_started(t->ex->sched, t->task_ud, pid);
+}
+
+static void task_exit(void *ud, int64_t exit_status, int term_signal, const char *protocol_error)
 {
   local_task *t = ud;
   lf_sched *s = t->ex->sched;
@@ -41,10 +54,59 @@ static void on_exit(void *ud, int64_t exit_status, int term_signal, const char *
   lf_sched_on_exit(s, task_ud, exit_status, term_signal, protocol_error);
 }
 
+static lf_status start_forkserver(local_exec *ex, const lf_exec_task *task, lf_err *err)
+{
+  char *argv[12];
+  int n = 0;
+  argv[n++] = ex->bin;
+  argv[n++] = (char *)"step";
+  argv[n++] = (char *)task->flow_path;
+  argv[n++] = (char *)"--run-id";
+  argv[n++] = (char *)task->run_id;
+  argv[n++] = (char *)"--datastore-root";
+  argv[n++] = (char *)task->datastore_root;
+  argv[n++] = (char *)"--serve-fd";
+  argv[n++] = (char *)"3";
+  argv[n] = NULL;
+  lf_proc_opts po = {.file = ex->bin, .argv = argv, .env = NULL, .cwd = NULL};
+  return lf_forkserver_start(ex->loop, &po, &ex->fs, err);
+}
+
+static lf_status launch_forked(local_exec *ex, const lf_exec_task *task, local_task *t,
+                               lf_err *err)
+{
+  if (ex->fs == NULL) {
+    lf_status st = start_forkserver(ex, task, err);
+    if (st != LF_OK) {
+      return st;
+    }
+  }
+  lf_dynbuf b;
+  lf_dynbuf_init(&b, (size_t)1 << 24);
+  lf_dynbuf_addf(&b, "%s\t%s\t%d\t%d\t%s", task->step, task->task_id, task->attempt,
+                 task->split_index, task->inputs != NULL ? task->inputs : "");
+  lf_proc_cbs cbs = {.on_line = on_line, .on_msg = on_msg, .on_pid = on_pid, .on_exit = task_exit};
+  lf_status st = lf_forkserver_spawn(ex->fs, b.data, &cbs, t, &t->proc, err);
+  lf_dynbuf_free(&b);
+  return st;
+}
+
 static lf_status launch(void *self, const lf_exec_task *task, void *task_ud, void **handle,
-                        int64_t *pid, lf_err *err)
+                        lf_err *err)
 {
   local_exec *ex = self;
+  if (ex->use_forkserver) {
+    local_task *t = lf_xcalloc(1, sizeof(*t));
+    t->ex = ex;
+    t->task_ud = task_ud;
+    *handle = t;
+    lf_status st = launch_forked(ex, task, t, err);
+    if (st != LF_OK) {
+      *handle = NULL;
+      lf_free(t);
+    }
+    return st;
+  }
   char attempt[16];
   char split[16];
   snprintf(attempt, sizeof(attempt), "%d", task->attempt);
@@ -78,14 +140,14 @@ static lf_status launch(void *self, const lf_exec_task *task, void *task_ud, voi
   t->ex = ex;
   t->task_ud = task_ud;
   lf_proc_opts po = {.file = ex->bin, .argv = argv, .env = NULL, .cwd = NULL};
-  lf_proc_cbs cbs = {.on_line = on_line, .on_msg = on_msg, .on_exit = on_exit};
+  lf_proc_cbs cbs = {.on_line = on_line, .on_msg = on_msg, .on_pid = on_pid, .on_exit = task_exit};
+  *handle = t;
   lf_status st = lf_proc_spawn(ex->loop, &po, &cbs, t, &t->proc, err);
   if (st != LF_OK) {
+    *handle = NULL;
     lf_free(t);
     return st;
   }
-  *handle = t;
-  *pid = lf_proc_pid(t->proc);
   return LF_OK;
 }
 
@@ -101,6 +163,7 @@ static void kill_task(void *self, void *handle, int sig)
 static void free_exec(void *self)
 {
   local_exec *ex = self;
+  lf_forkserver_stop(ex->fs);
   lf_free(ex->bin);
   lf_free(ex);
 }
@@ -111,6 +174,8 @@ lf_executor lf_sched_local_executor(lf_sched *s, uv_loop_t *loop, const char *lu
   ex->sched = s;
   ex->loop = loop;
   ex->bin = lf_xstrdup(luaflow_bin);
+  const char *env = getenv("LUAFLOW_FORKSERVER");
+  ex->use_forkserver = env == NULL || strcmp(env, "0") != 0;
   lf_executor e = {
     .name = "local", .launch = launch, .kill = kill_task, .free = free_exec, .self = ex};
   return e;

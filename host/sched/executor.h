@@ -24,10 +24,11 @@ typedef struct lf_exec_task {
 
 typedef struct lf_executor {
   const char *name;
-  /// Starts a task. `task_ud` is handed back in every lf_sched_on_* report for it.
-  /// @param[out] handle executor's handle for kill(); @param[out] pid or 0.
+  /// Starts a task. `task_ud` is handed back in every lf_sched_on_* report for it; the pid
+  /// arrives through lf_sched_on_started (possibly before launch returns).
+  /// @param[out] handle executor's handle for kill().
   lf_status (*launch)(void *self, const lf_exec_task *t, void *task_ud, void **handle,
-                      int64_t *pid, lf_err *err);
+                      lf_err *err);
   /// Sends `sig` to a launched task (its whole process group locally).
   void (*kill)(void *self, void *handle, int sig);
   void (*free)(void *self);

@@ -74,9 +74,12 @@ struct lf_sched {
   int running;
   bool failed;
   bool interrupted;
+  bool stopping; // lf_sched_free: late reports are only bookkeeping
   lf_err err; // first failure of the run
   uv_timer_t kill_timer;
   bool kill_timer_active;
+  uv_timer_t commit_timer; // index writes are batched into one transaction per interval
+  bool in_txn;
   // per-step progress counters, indexed by step
   int *n_total;
   int *n_done;
@@ -225,19 +228,22 @@ static void launch_ready(lf_sched *s)
     lf_err err;
     lf_err_clear(&err);
     t->started_at = lf_time_now_us();
-    lf_status st = s->exec.launch(s->exec.self, &et, t, &t->handle, &t->pid, &err);
-    lf_free(inputs);
-    if (st != LF_OK) {
-      t->state = T_FAILED;
-      fail_run(s, "step '%s': task %zu could not start: %s", step_name(s, t), t->id, err.msg);
-      s->n_failed[t->step]++;
-      emit(s, LF_EVENT_TASK_FAILED, t, 0, NULL, err.msg, NULL);
-      return;
-    }
+    // Running before launch: the executor may report the pid (and the start event) from
+    // inside launch.
     t->state = T_RUNNING;
     s->running++;
     s->n_running[t->step]++;
-    emit(s, LF_EVENT_TASK_STARTED, t, 0, NULL, NULL, NULL);
+    lf_status st = s->exec.launch(s->exec.self, &et, t, &t->handle, &err);
+    lf_free(inputs);
+    if (st != LF_OK) {
+      t->state = T_FAILED;
+      s->running--;
+      s->n_running[t->step]--;
+      s->n_failed[t->step]++;
+      fail_run(s, "step '%s': task %zu could not start: %s", step_name(s, t), t->id, err.msg);
+      emit(s, LF_EVENT_TASK_FAILED, t, 0, NULL, err.msg, NULL);
+      return;
+    }
   }
 }
 
@@ -327,6 +333,44 @@ static void schedule_successors(lf_sched *s, size_t idx, const lf_json *rec)
   lf_free(stack);
 }
 
+// Index writes go into a transaction committed at most COMMIT_MS later (or at the end of
+// the run): the index is a cache of the datastore, so a crash loses nothing that reindex
+// cannot rebuild, and batching keeps the scheduler's per-task cost low.
+#define COMMIT_MS 50
+
+static void commit_index(lf_sched *s)
+{
+  if (!s->in_txn) {
+    return;
+  }
+  s->in_txn = false;
+  lf_err err;
+  lf_err_clear(&err);
+  if (lf_meta_commit(s->o.meta, &err) != LF_OK) {
+    LF_LOGW("cannot update the metadata index: %s (run 'luaflow reindex')", err.msg);
+  }
+}
+
+static void commit_cb(uv_timer_t *timer)
+{
+  commit_index(timer->data);
+}
+
+static void begin_index(lf_sched *s)
+{
+  if (s->o.meta == NULL || s->in_txn) {
+    return;
+  }
+  lf_err err;
+  lf_err_clear(&err);
+  if (lf_meta_begin(s->o.meta, &err) != LF_OK) {
+    LF_LOGW("cannot update the metadata index: %s", err.msg);
+    return;
+  }
+  s->in_txn = true;
+  uv_timer_start(&s->commit_timer, commit_cb, COMMIT_MS, 0);
+}
+
 static void store_logs_and_attempt(lf_sched *s, sched_task *t, bool ok, int64_t exit_status,
                                    int term_signal)
 {
@@ -346,10 +390,13 @@ static void store_logs_and_attempt(lf_sched *s, sched_task *t, bool ok, int64_t 
     if (t->logs_truncated[i]) {
       lf_dynbuf_adds(&t->logs[i], "[luaflow: output truncated]\n");
     }
+    // An empty stream stores nothing: a missing log reads as empty (files cost inodes).
+    if (t->logs[i].len == 0) {
+      continue;
+    }
     char *key = lf_xasprintf("%s.%s", prefix, names[i]);
     lf_err_clear(&err);
-    if (lf_store_put(s->o.store, key, t->logs[i].data != NULL ? t->logs[i].data : "",
-                     t->logs[i].len, &err) != LF_OK) {
+    if (lf_store_put(s->o.store, key, t->logs[i].data, t->logs[i].len, &err) != LF_OK) {
       LF_LOGW("cannot save the %s of task %s: %s", names[i], key, err.msg);
     }
     lf_free(key);
@@ -414,6 +461,7 @@ static void store_logs_and_attempt(lf_sched *s, sched_task *t, bool ok, int64_t 
   }
   lf_free(key);
   if (s->o.meta != NULL) {
+    begin_index(s);
     lf_err_clear(&err);
     lf_json *rec = lf_json_parse(b.data, b.len, &err);
     if (rec != NULL) {
@@ -429,9 +477,21 @@ static void store_logs_and_attempt(lf_sched *s, sched_task *t, bool ok, int64_t 
   lf_dynbuf_free(&t->logs[1]);
 }
 
+void lf_sched_on_started(lf_sched *s, void *task_ud, int64_t pid)
+{
+  sched_task *t = task_ud;
+  t->pid = pid;
+  if (!s->stopping) {
+    emit(s, LF_EVENT_TASK_STARTED, t, 0, NULL, NULL, NULL);
+  }
+}
+
 void lf_sched_on_output(lf_sched *s, void *task_ud, int stream, const char *line, size_t len)
 {
   sched_task *t = task_ud;
+  if (s->stopping) {
+    return;
+  }
   int i = stream == 2 ? 1 : 0;
   if (!t->logs_truncated[i]) {
     if (!lf_dynbuf_add(&t->logs[i], line, len) || !lf_dynbuf_addc(&t->logs[i], '\n')) {
@@ -488,6 +548,10 @@ void lf_sched_on_exit(lf_sched *s, void *task_ud, int64_t exit_status, int term_
 {
   sched_task *t = task_ud;
   size_t idx = t->id - 1;
+  if (s->stopping) {
+    t->handle = NULL;
+    return;
+  }
   s->running--;
   s->n_running[t->step]--;
   t->handle = NULL;
@@ -555,6 +619,8 @@ lf_sched *lf_sched_new(const lf_sched_opts *opts)
   s->exec = lf_sched_local_executor(s, s->o.loop, s->o.luaflow_bin);
   uv_timer_init(s->o.loop, &s->kill_timer);
   s->kill_timer.data = s;
+  uv_timer_init(s->o.loop, &s->commit_timer);
+  s->commit_timer.data = s;
   return s;
 }
 
@@ -568,9 +634,14 @@ void lf_sched_free(lf_sched *s)
   if (s == NULL) {
     return;
   }
+  s->stopping = true;
+  commit_index(s);
   uv_close((uv_handle_t *)&s->kill_timer, kill_timer_closed);
-  // Let the close callback run so the loop holds no pointer into `s`.
-  uv_run(s->o.loop, UV_RUN_NOWAIT);
+  uv_close((uv_handle_t *)&s->commit_timer, kill_timer_closed);
+  s->exec.free(s->exec.self);
+  // Let close callbacks (and the fork server's exit) run so the loop holds no pointer into
+  // `s` or the executor.
+  uv_run(s->o.loop, UV_RUN_DEFAULT);
   for (size_t i = 0; i < s->ntasks; i++) {
     sched_task *t = s->tasks[i];
     lf_free(t->inputs);
@@ -589,7 +660,6 @@ void lf_sched_free(lf_sched *s)
   lf_free(s->n_done);
   lf_free(s->n_running);
   lf_free(s->n_failed);
-  s->exec.free(s->exec.self);
   lf_free(s);
 }
 
@@ -603,6 +673,7 @@ lf_status lf_sched_run(lf_sched *s, lf_err *err)
   if (!run_finished(s)) {
     uv_run(s->o.loop, UV_RUN_DEFAULT);
   }
+  commit_index(s);
   if (s->interrupted) {
     return LF_ERR(err, LF_ERR_INTERRUPTED, "the run was interrupted");
   }

@@ -45,6 +45,7 @@ lf_status lf_sched_run(lf_sched *s, lf_err *err);
 void lf_sched_interrupt(lf_sched *s);
 
 /// Reports from executors (loop thread).
+void lf_sched_on_started(lf_sched *s, void *task_ud, int64_t pid);
 void lf_sched_on_output(lf_sched *s, void *task_ud, int stream, const char *line, size_t len);
 void lf_sched_on_message(lf_sched *s, void *task_ud, const char *data, size_t len);
 void lf_sched_on_exit(lf_sched *s, void *task_ud, int64_t exit_status, int term_signal,

@@ -75,9 +75,11 @@ end
 
 local function suggest(word, candidates)
   local best, bestd
+  -- Longer words tolerate more typos: 'retires' is three edits from 'retry'.
+  local limit = math.max(2, #word // 2)
   for name in pairs(candidates) do
     local d = distance(word, name)
-    if d <= 2 and (not bestd or d < bestd or (d == bestd and name < best)) then
+    if d <= limit and d < #name and (not bestd or d < bestd or (d == bestd and name < best)) then
       best, bestd = name, d
     end
   end
@@ -116,9 +118,13 @@ local function is_type(t)
   end
 end
 
+local function show(v)
+  return type(v) == 'string' and string.format('%q', v) or tostring(v)
+end
+
 local function nonneg_int(v)
   if math.type(v) ~= 'integer' or v < 0 then
-    return 'must be a non-negative integer, got ' .. tostring(v)
+    return 'must be a non-negative integer, got ' .. show(v)
   end
 end
 
@@ -176,6 +182,9 @@ local STEP_OPTIONS = {
     if type(v) == 'number' then
       return positive_number(v)
     end
+    if type(v) ~= 'table' then
+      return 'must be a number of seconds or a table like { minutes = 10 }, got ' .. show(v)
+    end
     local msg = sub_table({ seconds = positive_number, minutes = positive_number,
       hours = positive_number })(v)
     if msg then
@@ -203,9 +212,13 @@ M._step_options = STEP_OPTIONS
 ---@return table flow
 function M.flow(name, opts)
   if type(name) ~= 'string' or not name:match(IDENT) then
-    fail(1, 'luaflow.flow: the flow name must be an identifier, got %s', tostring(name))
+    fail(2, 'luaflow.flow: the flow name must be an identifier, got %s', tostring(name))
   end
-  check_options(1, 'flow ' .. name, opts, { doc = is_type('string') })
+  check_options(2, 'flow ' .. name, opts, { doc = is_type('string') })
+  if M._declared then
+    fail(2, "luaflow.flow: one flow per file: flow '%s' was already declared at %s",
+      M._declared.name, M._declared._site)
+  end
   local flow = setmetatable({
     name = name,
     doc = opts and opts.doc or nil,
@@ -213,8 +226,9 @@ function M.flow(name, opts)
     _step_list = {},
     _params = {},
     _param_list = {},
-    _site = caller_site(1),
+    _site = caller_site(2),
   }, Flow)
+  M._declared = flow
   return flow
 end
 
@@ -320,7 +334,8 @@ end
 ---@param artifact string
 ---@param opts? { name?: string, help?: string, default?: any, required?: boolean, type?: string }
 function Flow:param(artifact, opts)
-  return add_param(self, 2, 'param', artifact, opts)
+  add_param(self, 2, 'param', artifact, opts) -- not a tail call: the caller's line is needed
+  return self
 end
 
 --- Declares a file parameter: the file is read at the start of the run and stored as an
@@ -328,7 +343,8 @@ end
 ---@param artifact string
 ---@param opts? { name?: string, help?: string, is_text?: boolean, required?: boolean, default?: string }
 function Flow:include_file(artifact, opts)
-  return add_param(self, 2, 'file', artifact, opts)
+  add_param(self, 2, 'file', artifact, opts) -- not a tail call: the caller's line is needed
+  return self
 end
 
 --- Declares a step. The function takes `self` (and `inputs` for a join) and ends with
@@ -348,8 +364,8 @@ function Flow:step(name, opts_or_fn, fn)
     fail(2, "step '%s': expected a function(self) as the last argument, got %s", name, type(fn))
   end
   if self._steps[name] then
-    fail(2, "step '%s': a step of that name is already declared at %s", name,
-      self._steps[name].site)
+    fail(2, "step '%s': a step of that name is already declared at %s; rename one of them",
+      name, self._steps[name].site)
   end
   if name:sub(1, 1) == '_' then
     fail(2, "step '%s': step names starting with '_' are reserved", name)

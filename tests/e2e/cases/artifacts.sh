@@ -300,7 +300,7 @@ LUA
   expect_rc 1
   expect_out "before the error"
   expect_err "Task failed: boom.lua:4: attempt to index a nil value (local 'x')"
-  expect_err "boom.lua:8: in"
+  expect_err "boom.lua:8: in step 'start'"
   expect_err "Run BoomFlow/1 failed: step 'start' (task 1/start/1) failed"
   lf logs BoomFlow/1/start --stderr
   expect_err "stack traceback:"

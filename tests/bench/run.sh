@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# luaflow benchmarks (DESIGN §6) — `make bench`. Prints figures and ratios against peers run
+# in the same invocation; never fails on a threshold (only if a flow run itself fails).
+#
+#   bash tests/bench/run.sh                 the full suite (about 3-5 minutes on 2 cores)
+#   BENCH_QUICK=1 bash tests/bench/run.sh   a small smoke run of the same code (seconds)
+#
+# Settings (environment): LUAFLOW (binary, default build/luaflow), PYTHON (python3),
+# LUA (lua5.4), BENCH_WIDTH (foreach width, 1000), BENCH_REPS (scheduler repetitions, 3),
+# BENCH_ART_REPS (luaflow artifact repetitions, 3), BENCH_PEER_REPS (peer repetitions, 3),
+# BENCH_MIB (string size, 256), BENCH_ELEMENTS (table length, 10000000),
+# BENCH_ONLY (comma list of scheduler,artifacts,peer).
+# The microbenchmark of the blob layer alone is build/tests/bench_store (bench_store.c).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+luaflow=${LUAFLOW:-$root/build/luaflow}
+python=${PYTHON:-python3}
+lua=${LUA:-lua5.4}
+
+for tool in "$python" "$lua" xargs; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is not installed" >&2; exit 2; }
+done
+[ -x "$luaflow" ] || { echo "bench: $luaflow not found; run 'make build' first" >&2; exit 2; }
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+  : "${BENCH_WIDTH:=100}" "${BENCH_REPS:=1}" "${BENCH_ART_REPS:=1}" "${BENCH_PEER_REPS:=1}"
+  : "${BENCH_MIB:=8}" "${BENCH_ELEMENTS:=200000}"
+fi
+
+export PYTHONDONTWRITEBYTECODE=1
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/luaflow-bench.XXXXXX")
+cleanup() { rm -rf "$tmp"; }
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+"$python" "$here/bench.py" --luaflow "$luaflow" --lua "$lua" --tmp "$tmp" \
+  --width "${BENCH_WIDTH:-1000}" --reps "${BENCH_REPS:-3}" \
+  --art-reps "${BENCH_ART_REPS:-3}" --peer-reps "${BENCH_PEER_REPS:-3}" \
+  --mib "${BENCH_MIB:-256}" --elements "${BENCH_ELEMENTS:-10000000}" \
+  --only "${BENCH_ONLY:-scheduler,artifacts,peer}"
