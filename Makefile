@@ -14,7 +14,7 @@ FUZZ_SECONDS   ?= 30
 DEB_PACKAGES := cmake make gcc clang pkg-config liblua5.4-dev lua5.4 libuv1-dev \
                 libzstd-dev libsqlite3-dev libssl-dev sqlite3 python3 tmux
 
-.PHONY: all deps build run test test-fast test-unit test-e2e test-sanitize fuzz fuzz-smoke \
+.PHONY: all deps build run lint test test-fast test-unit test-e2e test-sanitize fuzz fuzz-smoke \
         bench install clean
 
 all: build
@@ -35,7 +35,10 @@ run: build
 test: test-fast test-sanitize fuzz-smoke
 	@echo "make test: all suites passed"
 
-test-fast: build test-unit test-e2e
+test-fast: build lint test-unit test-e2e
+
+lint: build
+	bash scripts/lint.sh $(BUILD_DIR)
 
 test-unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)

@@ -31,8 +31,9 @@
 //
 // Table ids: each TABLE and each NDARRAY takes the next id, 0, 1, 2, ..., in the order its tag
 // appears in the byte stream (pre-order: a table is numbered before its contents). A REF must
-// name an id already assigned. Both the decoder and the encoder limit table nesting (tables
-// and arrays inside tables, keys included) to LF_LUA_CODEC_MAX_DEPTH levels.
+// name an id already assigned. Both the decoder and the encoder limit table nesting to
+// LF_LUA_CODEC_MAX_DEPTH levels (a table inside a table, as a value or as a key, is one level
+// deeper; the encoder counts along the canonical order, the decoder along the bytes).
 //
 // Decoder rules: a table key may not be NIL or a NaN FLOAT; a value in the hash part may not
 // be NIL; a NIL in the array part is a hole (accepted, though the encoder never writes one).
@@ -48,11 +49,14 @@
 //   before a float of the same value); strings compare bytewise (memcmp, then length).
 // - Table keys: keys that already have an id when their table's hash part is sorted (the
 //   table appeared earlier in the encoding) come first, ordered by id. The remaining ones,
-//   which get their ids in the order they are written, are ordered by a content signature
-//   (a hash of the key table's entries two levels deep and of the entry's value one level
-//   deep, independent of iteration order). Two such keys with equal signatures (tables with
-//   the same contents, used as keys with equal values) are ordered by traversal order, the
-//   one case where the bytes may depend on the table's history.
+//   which get their ids in the order they are written, are ordered by content signatures
+//   (ascending 64-bit hashes, sig_value() in codec.c, part of format version 1): the key
+//   table's entries two levels deep, then the entry's value one level deep; independent of
+//   iteration order and of table identity. Keys whose signatures tie
+//   (contents that agree that deep, with values that agree one level deep) keep lua_next
+//   order: the one case where the bytes may depend on a table's history (and where
+//   re-encoding a decoded value may reorder them). The encoding is still deterministic for
+//   a given table in a given state, and decodes to an equal value either way.
 // - Tables are numbered in order of first encounter; every later occurrence is a REF.
 // - Integers use INT, floats FLOAT, always (3 and 3.0 differ); no other choices exist.
 #pragma once
@@ -102,7 +106,8 @@ typedef enum lf_lua_codec_dtype {
 /// the stack) and returns LF_OK. If the value (or anything inside it) cannot be stored,
 /// pushes nothing and returns LF_ERR_UNSTORABLE with err->msg naming what and where, e.g.
 /// `a function cannot be stored (at ["model"][3].fit)`; the "(at ...)" part is left out for
-/// the top value. LF_ERR_NOMEM (nothing pushed) if the Lua stack cannot grow.
+/// the top value. Also LF_ERR_UNSTORABLE past 64 GiB of encoding, and LF_ERR_NOMEM if the Lua
+/// stack cannot grow (nothing pushed either way).
 /// May raise only memory errors; nothing leaks when it does.
 /// @param[out] data borrowed from the pushed userdata
 /// @param[out] err  may be NULL

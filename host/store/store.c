@@ -31,6 +31,7 @@
 #define SAMPLES 8                    // samples spread evenly over the blob
 #define OVERLAP_MIN ((size_t)8 << 20) // from here hashing runs on a second thread
 #define WINDOW ((size_t)1 << 20)     // read-side unit of decompression and hashing
+#define STAGE_CHUNK ((size_t)16 << 20) // write unit while hashing runs beside (polled between)
 #define MT_MIN ((size_t)8 << 20)     // from here zstd compresses with 2 worker threads
 #define ZSTD_LEVEL 1
 // zstd's densest encoding is an RLE block: 4 bytes for up to 128 KiB, so no valid frame
@@ -55,6 +56,7 @@ typedef struct hasher {
   size_t ready; // guarded by mu when threaded
   size_t done;  // hashed so far; the hashing thread's own until joined
   bool stop;    // guarded by mu: abandon (error path)
+  bool finished; // guarded by mu: the hashing thread has hashed all `total` bytes
   bool threaded;
   pthread_t th;
   pthread_mutex_t mu;
@@ -78,6 +80,7 @@ static lf_status write_blob(lf_store *st, const char *flow, const char *key,
 static lf_status write_staged(lf_store *st, const char *flow, const unsigned char *data,
                               size_t len, hasher *h, const char *key, char hex[65],
                               bool *existed, lf_err *err);
+static char *name_from(hasher *h, const char *flow, char hex[65]);
 static lf_status decode(lf_store *st, const char *key, const char *hex, char *obj, size_t olen,
                         char **enc, size_t *len, lf_err *err);
 static lf_status decode_zstd(lf_store *st, const unsigned char *payload, size_t plen,
@@ -85,6 +88,7 @@ static lf_status decode_zstd(lf_store *st, const unsigned char *payload, size_t 
                              char *why, size_t whysz);
 static void hasher_start(hasher *h, const void *data, size_t total, size_t ready, bool thread);
 static void hasher_ready(hasher *h, size_t ready);
+static bool hasher_done(hasher *h);
 static void hasher_finish(hasher *h, unsigned char md[LF_SHA256_LEN]);
 static void hasher_cancel(hasher *h);
 static void *hasher_main(void *arg);
@@ -541,7 +545,9 @@ static lf_status write_blob(lf_store *st, const char *flow, const char *key,
 }
 
 // Writes a raw blob through the backend's staged writes. With a running hasher `h` the key is
-// not known yet: it is made from the digest once the data is written; else `key` is given.
+// not known yet: the data goes out in chunks, and as soon as the digest is ready the blob's
+// existence is checked, so a repeated put stops writing once hashing is done (on this VM a
+// cold page-cache write can be slower than the hash). Without `h`, `key` is given.
 // Always joins `h`, since the caller may free `data` as soon as this returns.
 static lf_status write_staged(lf_store *st, const char *flow, const unsigned char *data,
                               size_t len, hasher *h, const char *key, char hex[65],
@@ -551,35 +557,52 @@ static lf_status write_staged(lf_store *st, const char *flow, const unsigned cha
   put_header(hdr, LF_STORE_CODEC_RAW, len);
   char *dir = lf_xasprintf("%s/data", flow);
   void *stage = NULL;
+  char *own_key = NULL;
+  bool dup = false;
   lf_status s = st->be->stage_open(st->self, dir, &stage, err);
   lf_free(dir);
   if (s == LF_OK) {
     s = st->be->stage_write(stage, hdr, sizeof(hdr), err);
   }
-  if (s == LF_OK) {
-    s = st->be->stage_write(stage, data, len, err);
+  for (size_t off = 0; s == LF_OK && off < len && !dup;) {
+    if (h != NULL && own_key == NULL && hasher_done(h)) {
+      own_key = name_from(h, flow, hex);
+      s = st->be->exists(st->self, own_key, &dup, err);
+      continue;
+    }
+    size_t n = len - off < STAGE_CHUNK ? len - off : STAGE_CHUNK;
+    s = st->be->stage_write(stage, data + off, n, err);
+    off += n;
   }
-  char *own_key = NULL;
-  if (h != NULL) {
+  if (h != NULL && own_key == NULL) {
     if (s != LF_OK) {
       hasher_cancel(h);
     } else {
-      unsigned char md[LF_SHA256_LEN];
-      hasher_finish(h, md);
-      lf_hex_encode(md, sizeof(md), hex);
-      own_key = blob_key(flow, hex);
-      key = own_key;
+      own_key = name_from(h, flow, hex);
     }
   }
-  if (s != LF_OK) {
+  if (s != LF_OK || dup) {
     if (stage != NULL) {
       st->be->stage_abort(stage);
     }
+    if (dup && existed != NULL) {
+      *existed = true;
+    }
+    lf_free(own_key);
     return s;
   }
-  s = st->be->stage_commit(stage, key, true, existed, err);
+  s = st->be->stage_commit(stage, own_key != NULL ? own_key : key, true, existed, err);
   lf_free(own_key);
   return s;
+}
+
+// Joins the hasher and makes the blob's key; `hex` receives the name.
+static char *name_from(hasher *h, const char *flow, char hex[65])
+{
+  unsigned char md[LF_SHA256_LEN];
+  hasher_finish(h, md);
+  lf_hex_encode(md, sizeof(md), hex);
+  return blob_key(flow, hex);
 }
 
 // ---- reading ----
@@ -772,6 +795,18 @@ static void hasher_ready(hasher *h, size_t ready)
   pthread_mutex_unlock(&h->mu);
 }
 
+// True once every byte is hashed, so that hasher_finish will not wait.
+static bool hasher_done(hasher *h)
+{
+  if (!h->threaded) {
+    return h->done == h->total;
+  }
+  pthread_mutex_lock(&h->mu);
+  bool fin = h->finished;
+  pthread_mutex_unlock(&h->mu);
+  return fin;
+}
+
 static void hasher_finish(hasher *h, unsigned char md[LF_SHA256_LEN])
 {
   if (h->threaded) {
@@ -814,5 +849,8 @@ static void *hasher_main(void *arg)
     lf_sha256_update(&h->ctx, h->data + done, upto - done);
     done = upto;
   }
+  pthread_mutex_lock(&h->mu);
+  h->finished = done == h->total;
+  pthread_mutex_unlock(&h->mu);
   return NULL;
 }

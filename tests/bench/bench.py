@@ -286,7 +286,27 @@ def bench_artifacts(a):
         agg = {k: med([m[k] for m in reps]) for k in reps[0]}
         agg['label'] = label
         results[kind] = agg
+    results['_touch'] = first_touch(a)
+    log('  reference: first touch of %d MiB of fresh memory in a new process: %s MB/s' %
+        (a.mib, fmt_mb(results['_touch'])))
     return results
+
+
+def first_touch(a):
+    """MB/s at which a new process can fill freshly allocated memory (page faults + zeroing).
+
+    Every task is a new process, so a load writes its result, and a save its encoding, into
+    pages the process has never touched; on a VM that first touch can cost more than the
+    hashing. Measured with a one-byte bytes repeat (a memset) in python3."""
+    n = a.mib * 1024 * 1024
+    code = ('import sys, time\nn = int(sys.argv[1])\nt = time.perf_counter()\n'
+            'b = bytes([1]) * n\nprint(time.perf_counter() - t)\n')
+    times = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, '-c', code, str(n)], stdout=subprocess.PIPE,
+                             text=True, check=True).stdout
+        times.append(float(out))
+    return n / MB / med(times)
 
 
 # ---- 3. peer -----------------------------------------------------------------------------
@@ -374,6 +394,8 @@ def report(a, s, art, peer, elapsed):
                  fmt_mb(enc / m['save_s']), fmt_mb(enc / m['load_s']), m['recommit_s']))
         log('  (throughputs in MB/s; recommit = re-encoding + hashing of the loaded, unchanged '
             'value at the end of `load`)')
+        log('  reference: a new process fills fresh memory at %s MB/s (first-touch page faults; '
+            'a ceiling for any load)' % fmt_mb(art['_touch']))
         log('  budgets (DESIGN §6):')
         for kind in ('random', 'text'):
             m = art.get(kind)

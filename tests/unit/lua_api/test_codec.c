@@ -495,6 +495,13 @@ static void test_canonical_orders(void)
     }
     lua_settop(L, top);
   }
+  // Table keys whose contents agree two levels deep tie (see codec.h): the bytes stay
+  // deterministic for one table and the value decodes intact (found by fuzz_decode).
+  LUA_CHECK("local t = {[{1, {2, {3}}}] = false, [{1, {2, {4}}}] = false}\n"
+            "local a, b = encode(t), encode(t)\n"
+            "local u = decode(a); local n = 0\n"
+            "for k, v in pairs(u) do n = n + 1; if v ~= false or k[2][2][1] < 3 then return false end end\n"
+            "return a == b and n == 2");
   // The n = lua_rawlen border differs between these two tables, the encoding must not.
   LUA_CHECK("local a = {1, nil, 3}; local b = {}; b[1] = 1; b[3] = 3\n"
             "return encode(a) == encode(b)");

@@ -709,6 +709,8 @@ typedef struct mem_store {
   size_t n;
   int fail_put;         // puts left before one fails (0: never)
   bool fail_stage_write;
+  bool slow_stage_write; // 100 ms per payload write, to let the hasher finish first
+  int stage_writes;
   int stages_open;
   int puts;
 } mem_store;
@@ -831,6 +833,10 @@ static lf_status mem_stage_write(void *stage, const void *data, size_t len, lf_e
   if (sg->m->fail_stage_write) {
     return LF_ERR(err, LF_ERR_IO, "cannot write 'mem:stage' (injected fault)");
   }
+  sg->m->stage_writes++;
+  if (sg->m->slow_stage_write && len > LF_STORE_BLOB_HEADER) {
+    usleep(100000);
+  }
   lf_dynbuf_add(&sg->b, data, len);
   return LF_OK;
 }
@@ -928,6 +934,26 @@ static void test_backend_vtable(void)
   lf_err_clear(&err);
   CHECK_EQ_INT(lf_store_get_blob(st, "G", hex, &back, &blen, &err), LF_ERR_NOTFOUND);
   CHECK_CONTAINS(err.msg, "from 'mem://G/data/");
+  lf_err_clear(&err);
+
+  // A repeated put stops writing once the hash is known and names an existing blob: with
+  // slow writes the hasher finishes during the first 16 MiB chunk of this 40 MiB blob.
+  size_t n40 = (size_t)40 << 20;
+  unsigned char *b40 = random_bytes(n40);
+  m->slow_stage_write = true;
+  m->stage_writes = 0;
+  CHECK_EQ_INT(lf_store_put_blob(st, "F", b40, n40, hex, &existed, &err), LF_OK);
+  CHECK(!existed);
+  CHECK_EQ_INT(m->stage_writes, 4); // header + 16 + 16 + 8 MiB
+  m->stage_writes = 0;
+  CHECK_EQ_INT(lf_store_put_blob(st, "F", b40, n40, hex, &existed, &err), LF_OK);
+  CHECK(existed);
+  CHECK(m->stage_writes < 4);
+  CHECK_EQ_INT(m->stages_open, 0);
+  lf_sha256_hex(b40, n40, want);
+  CHECK_STR(hex, want);
+  m->slow_stage_write = false;
+  lf_free(b40);
   lf_store_free(st);
 
   // Without staged writes a large raw blob is written in one piece.
