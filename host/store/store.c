@@ -21,18 +21,17 @@
 #include <zstd_errors.h>
 
 #include "core/alloc.h"
-#include "core/fs.h"
 #include "core/hex.h"
 #include "store/sha256.h"
 
-#define TINY_MAX 128                 // below this, blobs are stored raw
-#define SAMPLE_ABOVE (1u << 20)      // above this, compressibility is sampled first
-#define SAMPLE_CHUNK (64u << 10)     // bytes per sample
-#define SAMPLES 8                    // samples spread evenly over the blob
-#define OVERLAP_MIN ((size_t)8 << 20) // from here hashing runs on a second thread
-#define WINDOW ((size_t)1 << 20)     // read-side unit of decompression and hashing
+#define TINY_MAX 128                   // below this, blobs are stored raw
+#define SAMPLE_ABOVE (1u << 20)        // above this, compressibility is sampled first
+#define SAMPLE_CHUNK (64u << 10)       // bytes per sample
+#define SAMPLES 8                      // samples spread evenly over the blob
+#define OVERLAP_MIN ((size_t)8 << 20)  // from here hashing runs on a second thread
+#define WINDOW ((size_t)1 << 20)       // read-side unit of decompression and hashing
 #define STAGE_CHUNK ((size_t)16 << 20) // write unit while hashing runs beside (polled between)
-#define MT_MIN ((size_t)8 << 20)     // from here zstd compresses with 2 worker threads
+#define MT_MIN ((size_t)8 << 20)       // from here zstd compresses with 2 worker threads
 #define ZSTD_LEVEL 1
 // zstd's densest encoding is an RLE block: 4 bytes for up to 128 KiB, so no valid frame
 // expands more than 32768 times. A header claiming more is corrupt, not a reason to allocate.

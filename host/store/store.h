@@ -92,8 +92,9 @@ char *lf_store_describe(const lf_store *st, const char *key);
 /// exists nothing is written (*existed = true). Otherwise the value is compressed with zstd
 /// level 1 when that saves at least 10% (never below 128 bytes; above 1 MiB sampled first so
 /// that incompressible data costs no compression time) and written once, atomically.
-/// Large incompressible blobs are written while a second thread hashes them, so for those a
-/// repeated put writes (and then drops) a temporary copy; nothing extra is kept.
+/// Large (>= 8 MiB) incompressible blobs are written to a staged temp object while a second
+/// thread hashes them; a repeated put of one stops writing once the hash is known and drops
+/// the partial temp, so nothing extra is kept.
 /// @param[in] flow a flow name: letters, digits, '_', '-', '.', not starting with '.' or '-'
 /// @param[out] hex_out 64 lowercase hex digits plus NUL; may be NULL
 /// @param[out] existed may be NULL

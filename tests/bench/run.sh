@@ -6,18 +6,20 @@
 #   bash tests/bench/run.sh                 the full suite (about 3-5 minutes on 2 cores)
 #   BENCH_QUICK=1 bash tests/bench/run.sh   a small smoke run of the same code (seconds)
 #
-# Settings (environment): LUAFLOW (binary, default build/luaflow), PYTHON (python3),
+# Settings (environment): LUAFLOW (binary, default build/luaflow), PYTHON (for bench.py and
+# the peer; default Debian's /usr/bin/python3, else python3 on PATH),
 # LUA (lua5.4), BENCH_WIDTH (foreach width, 1000), BENCH_REPS (scheduler repetitions, 3),
 # BENCH_ART_REPS (luaflow artifact repetitions, 3), BENCH_PEER_REPS (peer repetitions, 3),
 # BENCH_MIB (string size, 256), BENCH_ELEMENTS (table length, 10000000),
 # BENCH_ONLY (comma list of scheduler,artifacts,peer).
-# The microbenchmark of the blob layer alone is build/tests/bench_store (bench_store.c).
+# bench_store.c (the blob layer alone, no Lua, no processes) is a separate C program.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 luaflow=${LUAFLOW:-$root/build/luaflow}
-python=${PYTHON:-python3}
+# The peer runs on Debian's python3 when there is one (DESIGN §6), else the first on PATH.
+if [ -x /usr/bin/python3 ]; then python=${PYTHON:-/usr/bin/python3}; else python=${PYTHON:-python3}; fi
 lua=${LUA:-lua5.4}
 
 for tool in "$python" "$lua" xargs; do
