@@ -209,6 +209,9 @@ uv_loop_t *lf_api_loop(lf_ctx *ctx)
 const char *lf_api_username(void)
 {
   static char name[256];
+  if (name[0] != '\0') {
+    return name;
+  }
   const char *u = getenv("LUAFLOW_USER");
   if (u == NULL || u[0] == '\0') {
     u = getenv("USER");

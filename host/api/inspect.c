@@ -124,9 +124,18 @@ static lf_status read_task_record(lf_store *store, const pathspec *ps, const cha
   return st;
 }
 
-// The number of the latest attempt of a task, from its attempt records; -1 if none.
+// The number of the latest attempt of a task: the committed one (task.json), else the
+// highest attempt record; -1 if none.
 static int latest_attempt(lf_store *store, const pathspec *ps, const char *task)
 {
+  lf_json *rec = NULL;
+  lf_err rerr;
+  lf_err_clear(&rerr);
+  if (read_task_record(store, ps, task, &rec, &rerr) == LF_OK) {
+    int a = (int)lf_json_get_int(rec, "attempt", 0);
+    lf_json_free(rec);
+    return a;
+  }
   char *prefix = lf_xasprintf("%s/%s/%s/%s", ps->parts[0], ps->parts[1], ps->parts[2], task);
   char **names = NULL;
   size_t n = 0;

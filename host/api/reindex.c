@@ -186,6 +186,10 @@ static lf_status index_record(lf_store *store, lf_meta *meta, const char *key, r
       break;
     case R_TASK:
       s = lf_meta_put_task(meta, j, &local);
+      // The committed attempt's row comes from the task record (see meta.h).
+      if (s == LF_OK && strcmp(id->step, "_parameters") != 0) {
+        s = lf_meta_put_task_attempt(meta, j, &local);
+      }
       break;
     case R_ATTEMPT:
       s = lf_meta_put_attempt(meta, j, &local);

@@ -18,6 +18,7 @@
 #include "lua_api/artifacts.h"
 #include "lua_api/state.h"
 #include "proc/forkserver.h"
+#include "store/sha256.h"
 
 #define RECORD_MAX ((size_t)64 << 20)
 
@@ -493,6 +494,13 @@ static lf_status prepare(worker *w, lf_err *err)
   lf_status st = lf_api_flow_load(w->ctx, o->flow_path, &w->flow, err);
   if (st != LF_OK) {
     return st;
+  }
+  if (o->serve_fd > 0) {
+    // Initialise the hashing library before forking, or every task pays for it.
+    unsigned char digest[LF_SHA256_LEN];
+    lf_sha256("", 0, digest);
+    // The user name may need a passwd lookup; do it once.
+    (void)lf_api_username();
   }
   return read_record(w, "_parameters", "0", &w->params, err);
 }

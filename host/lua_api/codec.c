@@ -28,6 +28,12 @@
 // Lua's limit on the hash part of a table (MAXHSIZE in ltable.c); larger presizes raise.
 #define MAX_HASH_PRESIZE (1 << 30)
 
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
 // Sort classes of hash keys, in canonical order.
 enum { CLS_FALSE, CLS_TRUE, CLS_NUM, CLS_STR, CLS_TABLE };
 
@@ -1181,7 +1187,7 @@ static lf_status enc_table(enc *e, int ti)
     e->path[d].at = (lua_Integer)j;
     if (j + 8 < kbase + m && e->u->keys[j + 8].cls == CLS_STR) {
       // The strings are scattered in memory and now visited in sorted order.
-      __builtin_prefetch(e->u->keys[j + 8].a.s);
+      PREFETCH(e->u->keys[j + 8].a.s);
     }
     if (e->u->keys[j].cls == CLS_TABLE) {
       int t = lua_rawgeti(L, e->scratch, (lua_Integer)e->u->keys[j].kslot);

@@ -61,6 +61,10 @@ lf_status lf_meta_put_task(lf_meta *meta, const lf_json *task_record, lf_err *er
 /// Indexes an attempt record (`<n>.attempt.json`). The run must be indexed first.
 /// Idempotent and atomic like lf_meta_put_run().
 lf_status lf_meta_put_attempt(lf_meta *meta, const lf_json *attempt_record, lf_err *err);
+/// Indexes the successful attempt implied by a committed task record: no attempt record is
+/// written for attempts that commit (task.json holds their pid and times); the scheduler and
+/// reindex both derive the row here, so they agree exactly. Logs are "<n>.stdout"/"<n>.stderr".
+lf_status lf_meta_put_task_attempt(lf_meta *meta, const lf_json *task_record, lf_err *err);
 
 /// Parses a canonical decimal run or task id ("0", "12"; not "012", "+1" or ""), the form the
 /// datastore uses. @return false if `s` is not one (or is NULL).

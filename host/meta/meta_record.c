@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/dynbuf.h"
 #include "core/hex.h"
+#include "core/json.h"
 #include "meta/meta_internal.h"
 
 typedef lf_meta_rec rec; // the record being checked, for messages
@@ -521,4 +523,59 @@ bool lf_meta_parse_attempt(rec *r, const lf_json *j, lf_meta_attempt_rec *out)
     r->where[0] = '\0';
   }
   return true;
+}
+
+lf_status lf_meta_put_task_attempt(lf_meta *meta, const lf_json *task, lf_err *err)
+{
+  int64_t attempt = lf_json_get_int(task, "attempt", 0);
+  char logname[2][48];
+  snprintf(logname[0], sizeof(logname[0]), "%lld.stdout", (long long)attempt);
+  snprintf(logname[1], sizeof(logname[1]), "%lld.stderr", (long long)attempt);
+  lf_dynbuf b;
+  lf_dynbuf_init(&b, (size_t)1 << 20);
+  lf_jw w;
+  lf_jw_init(&w, &b, false);
+  lf_jw_obj_begin(&w);
+  static const char *const copied[] = {"flow", "run", "step", "task"};
+  lf_jw_key(&w, "format");
+  lf_jw_int(&w, 1);
+  for (size_t i = 0; i < 4; i++) {
+    const char *v = lf_json_get_str(task, copied[i]);
+    lf_jw_key(&w, copied[i]);
+    lf_jw_str(&w, v != NULL ? v : "");
+  }
+  lf_jw_key(&w, "attempt");
+  lf_jw_int(&w, attempt);
+  lf_jw_key(&w, "status");
+  lf_jw_str(&w, "ok");
+  lf_jw_key(&w, "pid");
+  lf_jw_int(&w, lf_json_get_int(task, "pid", 0));
+  lf_jw_key(&w, "started_at");
+  lf_jw_int(&w, lf_json_get_int(task, "started_at", 0));
+  lf_jw_key(&w, "finished_at");
+  lf_jw_int(&w, lf_json_get_int(task, "finished_at", 0));
+  lf_jw_key(&w, "exit_status");
+  lf_jw_int(&w, 0);
+  lf_jw_key(&w, "signal");
+  lf_jw_int(&w, 0);
+  lf_jw_key(&w, "error");
+  lf_jw_null(&w);
+  lf_jw_key(&w, "logs");
+  lf_jw_obj_begin(&w);
+  lf_jw_key(&w, "stdout");
+  lf_jw_str(&w, logname[0]);
+  lf_jw_key(&w, "stderr");
+  lf_jw_str(&w, logname[1]);
+  lf_jw_obj_end(&w);
+  lf_jw_obj_end(&w);
+  lf_status st;
+  lf_json *row = lf_json_parse(b.data, b.len, err);
+  if (row == NULL) {
+    st = LF_ERR_INTERNAL;
+  } else {
+    st = lf_meta_put_attempt(meta, row, err);
+    lf_json_free(row);
+  }
+  lf_dynbuf_free(&b);
+  return st;
 }

@@ -68,8 +68,25 @@ static lf_status start_forkserver(local_exec *ex, const lf_exec_task *task, lf_e
   argv[n++] = (char *)"--serve-fd";
   argv[n++] = (char *)"3";
   argv[n] = NULL;
-  lf_proc_opts po = {.file = ex->bin, .argv = argv, .env = NULL, .cwd = NULL};
-  return lf_forkserver_start(ex->loop, &po, &ex->fs, err);
+  // Symbols are bound once in the server instead of lazily in every forked task.
+  extern char **environ;
+  size_t ne = 0;
+  while (environ[ne] != NULL) {
+    ne++;
+  }
+  char **env = lf_xcalloc(ne + 2, sizeof(char *));
+  size_t k = 0;
+  for (size_t i = 0; i < ne; i++) {
+    if (strncmp(environ[i], "LD_BIND_NOW=", 12) != 0) {
+      env[k++] = environ[i];
+    }
+  }
+  env[k++] = (char *)"LD_BIND_NOW=1";
+  env[k] = NULL;
+  lf_proc_opts po = {.file = ex->bin, .argv = argv, .env = env, .cwd = NULL};
+  lf_status st = lf_forkserver_start(ex->loop, &po, &ex->fs, err);
+  lf_free(env);
+  return st;
 }
 
 static lf_status launch_forked(local_exec *ex, const lf_exec_task *task, local_task *t,

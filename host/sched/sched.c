@@ -401,6 +401,13 @@ static void store_logs_and_attempt(lf_sched *s, sched_task *t, bool ok, int64_t 
     }
     lf_free(key);
   }
+  if (ok) {
+    // A committed attempt has no record of its own: task.json holds its pid and times, and
+    // the index row is derived from it (reindex derives the same row).
+    lf_dynbuf_free(&t->logs[0]);
+    lf_dynbuf_free(&t->logs[1]);
+    return;
+  }
   lf_dynbuf b;
   lf_dynbuf_init(&b, (size_t)1 << 30);
   lf_jw w;
@@ -576,7 +583,9 @@ void lf_sched_on_exit(lf_sched *s, void *task_ud, int64_t exit_status, int term_
     if (s->o.meta != NULL) {
       lf_err err;
       lf_err_clear(&err);
-      if (lf_meta_put_task(s->o.meta, rec, &err) != LF_OK) {
+      begin_index(s);
+      if (lf_meta_put_task(s->o.meta, rec, &err) != LF_OK ||
+          lf_meta_put_task_attempt(s->o.meta, rec, &err) != LF_OK) {
         LF_LOGW("cannot index task %s/%zu: %s", step_name(s, t), t->id, err.msg);
       }
     }
