@@ -501,6 +501,9 @@ static lf_status prepare(worker *w, lf_err *err)
     lf_sha256("", 0, digest);
     // The user name may need a passwd lookup; do it once.
     (void)lf_api_username();
+    // LD_BIND_NOW was for this process's start-up only; tasks' own subprocesses do not need
+    // it.
+    unsetenv("LD_BIND_NOW");
   }
   return read_record(w, "_parameters", "0", &w->params, err);
 }

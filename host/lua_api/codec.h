@@ -50,7 +50,7 @@
 // - Table keys: keys that already have an id when their table's hash part is sorted (the
 //   table appeared earlier in the encoding) come first, ordered by id. The remaining ones,
 //   which get their ids in the order they are written, are ordered by content signatures
-//   (ascending 64-bit hashes, sig_value() in codec.c, part of format version 1): the key
+//   (ascending 64-bit hashes, sig_value() in codec_encode.c, part of format version 1): the key
 //   table's entries two levels deep, then the entry's value one level deep; independent of
 //   iteration order and of table identity. Keys whose signatures tie
 //   (contents that agree that deep, with values that agree one level deep) keep lua_next

@@ -42,7 +42,7 @@ struct lf_store {
   const lf_store_backend *be;
   void *self;
   char *root;
-  ZSTD_CCtx *cctx; // created on first use, reused
+  ZSTD_CCtx *cctx; // single-threaded; created on first use, reused
   ZSTD_DCtx *dctx;
 };
 
@@ -476,24 +476,35 @@ static lf_status compress(lf_store *st, const unsigned char *data, size_t len, c
 {
   *out = NULL;
   *outlen = 0;
-  if (st->cctx == NULL) {
+  // Large inputs get a context of their own with 2 zstd worker threads, freed right after:
+  // worker threads kept alive in st->cctx would be missing in a child forked later (the fork
+  // server), and freeing that context there would join threads that do not exist.
+  bool mt = len >= MT_MIN;
+  if (!mt && st->cctx == NULL) {
     st->cctx = ZSTD_createCCtx();
-    if (st->cctx == NULL) {
-      return LF_ERR(err, LF_ERR_NOMEM, "cannot create a zstd compression context");
-    }
   }
-  ZSTD_CCtx_reset(st->cctx, ZSTD_reset_session_and_parameters);
-  ZSTD_CCtx_setParameter(st->cctx, ZSTD_c_compressionLevel, ZSTD_LEVEL);
-  if (len >= MT_MIN) {
+  ZSTD_CCtx *cc = mt ? ZSTD_createCCtx() : st->cctx;
+  if (cc == NULL) {
+    return LF_ERR(err, LF_ERR_NOMEM, "cannot create a zstd compression context");
+  }
+  ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+  if (mt) {
     // Fails harmlessly (single-threaded) if libzstd was built without threads.
-    ZSTD_CCtx_setParameter(st->cctx, ZSTD_c_nbWorkers, 2);
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_nbWorkers, 2);
   }
   size_t cap = len - len / 10;
   char *buf = lf_store_alloc(LF_STORE_BLOB_HEADER + cap);
+  size_t r = 0;
+  if (buf != NULL) {
+    r = ZSTD_compress2(cc, buf + LF_STORE_BLOB_HEADER, cap, data, len);
+  }
+  if (mt) {
+    ZSTD_freeCCtx(cc);
+  }
   if (buf == NULL) {
     return LF_ERR(err, LF_ERR_NOMEM, "cannot allocate %zu bytes to compress a blob", cap);
   }
-  size_t r = ZSTD_compress2(st->cctx, buf + LF_STORE_BLOB_HEADER, cap, data, len);
   if (ZSTD_isError(r)) {
     lf_free(buf);
     if (ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall) {

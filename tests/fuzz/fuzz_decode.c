@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// libFuzzer target for the artifact value decoder (host/lua_api/codec.c): any bytes must
+// libFuzzer target for the artifact value decoder (host/lua_api/codec_encode.c and codec_decode.c): any bytes must
 // decode cleanly or fail with LF_ERR_CORRUPT, never crash, overread or allocate without
 // bound. Whatever decodes must re-encode, re-encoding is idempotent (unless tables are used as
 // keys, see "Table keys" in codec.h), and the Lua-free validator and describe agree with the

@@ -153,3 +153,41 @@ test_reindex_reproduces_index() {
   after=$(index_dump "$db")
   expect_eq "$after" "$before" "(reindex reproduces the index)"
 }
+
+test_with_is_not_available_yet() {
+  lf run "$ROOT/flows/hello.lua" --with retry
+  expect_rc 2
+  expect_err "--with retry: step options from the command line are not supported yet; set them in the flow file"
+  [ -e "$CASE_DIR/.luaflow/HelloWorldFlow" ] && fail "a run was started"
+  true
+}
+
+test_exec_mode_without_fork_server() {
+  LUAFLOW_FORKSERVER=0 lf run "$ROOT/flows/counter_branch.lua" --creature owl
+  expect_rc 0
+  expect_out "The creature is	owl"
+  expect_out "The final count is	2"
+}
+
+test_tasks_get_distinct_random_sequences() {
+  flow rnd.lua <<'LUA'
+local luaflow = require('luaflow')
+local flow = luaflow.flow('RandomFlow')
+flow:step('start', function(self) self.items = { 1, 2, 3, 4 }; self:next('draw', { foreach = 'items' }) end)
+flow:step('draw', function(self) self.r = math.random(1, 1 << 40); self:next('join') end)
+flow:step('join', function(self, inputs)
+  local seen = {}
+  for _, inp in ipairs(inputs) do
+    assert(not seen[inp.r], 'two tasks drew the same number')
+    seen[inp.r] = true
+  end
+  print('distinct draws')
+  self:next('end')
+end)
+flow:step('end', function(self) end)
+return flow
+LUA
+  lf run rnd.lua
+  expect_rc 0
+  expect_out "distinct draws"
+}

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Unit tests of the artifact value codec (host/lua_api/codec.c): exact bytes for every type,
+// Unit tests of the artifact value codec (host/lua_api/codec_encode.c and codec_decode.c): exact bytes for every type,
 // canonical order, shared references and cycles, unstorable values and their paths, decoder
 // robustness (truncations, byte flips, hostile counts), describe, a seeded round-trip
 // property test over random nested values, and memory-error injection (nothing leaks).

@@ -1040,11 +1040,10 @@ int main(void)
   CHECK_STR(lf_store_root(st), root);
 
   test_sha256();
-  // The tests that fork come first, while this process has no threads (zstd keeps its worker
-  // threads alive in the compression context once it has used them).
+  test_blob_roundtrips(st);
+  // After multithreaded compression: no helper thread outlives a call, so forking is safe.
   test_create_exclusive(st);
   test_concurrent_blob(st);
-  test_blob_roundtrips(st);
   test_dedup(st);
   test_corrupt(st);
   test_missing_and_validation(st);
