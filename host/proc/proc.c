@@ -200,16 +200,12 @@ static void exit_cb(uv_process_t *proc, int64_t exit_status, int term_signal)
   maybe_finish(p);
 }
 
-lf_status lf_proc_spawn(uv_loop_t *loop, const lf_proc_opts *opts, const lf_proc_cbs *cbs,
-                        void *ud, lf_proc **out, lf_err *err)
+// A process record with its three pipe readers initialised (not yet open).
+static lf_proc *new_proc(uv_loop_t *loop, const lf_proc_cbs *cbs, void *ud)
 {
-  *out = NULL;
   lf_proc *p = lf_xcalloc(1, sizeof(*p));
   p->cbs = *cbs;
   p->ud = ud;
-  p->process.data = p;
-  uv_stdio_container_t stdio[4];
-  stdio[0].flags = UV_IGNORE;
   for (int i = 0; i < 3; i++) {
     pipe_reader *r = &p->out[i];
     r->owner = p;
@@ -218,6 +214,20 @@ lf_status lf_proc_spawn(uv_loop_t *loop, const lf_proc_opts *opts, const lf_proc
     uv_pipe_init(loop, &r->pipe, 0);
     r->pipe.data = p;
     p->open_handles++;
+  }
+  return p;
+}
+
+lf_status lf_proc_spawn(uv_loop_t *loop, const lf_proc_opts *opts, const lf_proc_cbs *cbs,
+                        void *ud, lf_proc **out, lf_err *err)
+{
+  *out = NULL;
+  lf_proc *p = new_proc(loop, cbs, ud);
+  p->process.data = p;
+  uv_stdio_container_t stdio[4];
+  stdio[0].flags = UV_IGNORE;
+  for (int i = 0; i < 3; i++) {
+    pipe_reader *r = &p->out[i];
     stdio[i + 1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
     stdio[i + 1].data.stream = (uv_stream_t *)&r->pipe;
   }
@@ -264,19 +274,11 @@ lf_status lf_proc_adopt(uv_loop_t *loop, int out_fd, int err_fd, int msg_fd,
                         const lf_proc_cbs *cbs, void *ud, lf_proc **out, lf_err *err)
 {
   *out = NULL;
-  lf_proc *p = lf_xcalloc(1, sizeof(*p));
-  p->cbs = *cbs;
-  p->ud = ud;
+  lf_proc *p = new_proc(loop, cbs, ud);
   p->adopted = true;
   int fds[3] = {out_fd, err_fd, msg_fd};
   for (int i = 0; i < 3; i++) {
     pipe_reader *r = &p->out[i];
-    r->owner = p;
-    r->stream = i + 1;
-    lf_dynbuf_init(&r->buf, i == 2 ? (size_t)LF_PROC_MAX_MSG + 8 : (size_t)LF_PROC_MAX_LINE * 2);
-    uv_pipe_init(loop, &r->pipe, 0);
-    r->pipe.data = p;
-    p->open_handles++;
     r->open = true;
     int rc = uv_pipe_open(&r->pipe, fds[i]);
     if (rc != 0) {
