@@ -69,7 +69,9 @@ fuzz-smoke: deps $(FUZZ_DIR)/CMakeCache.txt
 	  -seed=1 -max_total_time=$(FUZZ_SECONDS)
 
 bench: build
+	cmake --build $(BUILD_DIR) --target bench_store
 	bash tests/bench/run.sh
+	./$(BUILD_DIR)/tests/bench_store 1024 256 3
 
 install: build
 	cmake --install $(BUILD_DIR) $(if $(PREFIX),--prefix $(PREFIX),)

@@ -226,9 +226,14 @@ lf_status lf_fs_write_atomic(const char *path, const void *data, size_t len, boo
   if (st != LF_OK) {
     return st;
   }
-  // The temp name carries the pid so concurrent writers of the same blob never share a temp.
-  char *tmp = lf_xasprintf("%s.tmp.%ld", path, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A hidden temp name unique to this process and call: concurrent writers of one path
+  // (processes or threads) never share a temp, and listings skip dot-files.
+  static _Atomic unsigned long counter;
+  unsigned long n = ++counter;
+  char *dir2 = lf_path_dirname(path);
+  char *tmp = lf_xasprintf("%s/.%s.tmp.%ld.%lu", dir2, lf_path_basename(path), (long)getpid(), n);
+  lf_free(dir2);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
     st = LF_ERR(err, LF_ERR_IO, "cannot create '%s' (%s)", tmp, strerror(errno));
     lf_free(tmp);
