@@ -32,8 +32,14 @@ struct lf_proc {
   int open_handles; // process + pipes still to close
   bool reported;
   bool adopted; // no uv_process_t: pid and exit come from lf_proc_set_pid / lf_proc_exited
+  uv_timer_t drain; // after the exit: how long pipes may stay open (a leftover child holds them)
+  bool drain_started;
   char protocol_error[256];
 };
+
+// After a worker exits, its pipes may be held open by a process it left behind (a daemon,
+// `cmd &`); the task is over, so its output is collected for this long, then the pipes close.
+#define DRAIN_MS 2000
 
 static void maybe_finish(lf_proc *p);
 
@@ -44,6 +50,26 @@ static void handle_closed(uv_handle_t *h)
   maybe_finish(p);
 }
 
+static void close_reader(pipe_reader *r);
+static void deliver_lines(pipe_reader *r, bool eof);
+static void deliver_msgs(pipe_reader *r, bool eof);
+
+static void drain_expired(uv_timer_t *t)
+{
+  lf_proc *p = t->data;
+  for (int i = 0; i < 3; i++) {
+    pipe_reader *r = &p->out[i];
+    if (r->open) {
+      if (r->stream == 3) {
+        deliver_msgs(r, true);
+      } else {
+        deliver_lines(r, true);
+      }
+      close_reader(r);
+    }
+  }
+}
+
 static void maybe_finish(lf_proc *p)
 {
   if (!p->exited) {
@@ -51,8 +77,16 @@ static void maybe_finish(lf_proc *p)
   }
   for (int i = 0; i < 3; i++) {
     if (p->out[i].open) {
+      if (!p->drain_started) {
+        p->drain_started = true;
+        uv_timer_start(&p->drain, drain_expired, DRAIN_MS, 0);
+      }
       return;
     }
+  }
+  // The timer is counted in open_handles from creation and closed once, here.
+  if (!uv_is_closing((uv_handle_t *)&p->drain)) {
+    uv_close((uv_handle_t *)&p->drain, handle_closed);
   }
   if (!p->reported) {
     p->reported = true;
@@ -206,6 +240,9 @@ static lf_proc *new_proc(uv_loop_t *loop, const lf_proc_cbs *cbs, void *ud)
   lf_proc *p = lf_xcalloc(1, sizeof(*p));
   p->cbs = *cbs;
   p->ud = ud;
+  uv_timer_init(loop, &p->drain);
+  p->drain.data = p;
+  p->open_handles++;
   for (int i = 0; i < 3; i++) {
     pipe_reader *r = &p->out[i];
     r->owner = p;

@@ -159,3 +159,25 @@ test_deps_message_for_non_root() {
   expect_err "luaflow: missing Debian packages: luaflow-no-such-package"
   expect_err "apt-get install -y luaflow-no-such-package"
 }
+
+test_leftover_child_does_not_hang_the_run() {
+  flow daemon.lua <<'LUA'
+local luaflow = require('luaflow')
+local flow = luaflow.flow('DaemonFlow')
+flow:step('start', function(self)
+  -- A background process that keeps the task's stdout open long after the task ends.
+  os.execute('sleep 60 &')
+  print('started a background sleep')
+  self:next('end')
+end)
+flow:step('end', function(self) print('end ran') end)
+return flow
+LUA
+  local t0=$SECONDS
+  lf run daemon.lua
+  expect_rc 0
+  expect_out "started a background sleep"
+  expect_out "end ran"
+  [ $((SECONDS - t0)) -lt 20 ] || fail "the run waited $((SECONDS - t0)) s for a leftover process"
+  pkill -f "sleep 60" || true
+}
