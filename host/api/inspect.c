@@ -27,7 +27,9 @@ static void free_pathspec(pathspec *p)
 {
   for (int i = 0; i < p->n; i++) {
     lf_free(p->parts[i]);
+    p->parts[i] = NULL;
   }
+  p->n = 0;
 }
 
 static bool safe_part(const char *s)
@@ -156,6 +158,35 @@ static int latest_attempt(lf_store *store, const pathspec *ps, const char *task)
   return best;
 }
 
+// The tasks a "Flow/run/step[/task]" pathspec names, with the store to read them from.
+typedef struct task_set {
+  lf_store *store;
+  pathspec ps;
+  char **tasks;
+  size_t ntasks;
+} task_set;
+
+static lf_status open_tasks(lf_ctx *ctx, const char *spec, task_set *ts, lf_err *err)
+{
+  memset(ts, 0, sizeof(*ts));
+  ts->store = lf_api_store(ctx);
+  if (ts->store == NULL) {
+    *err = ctx->err;
+    return err->code;
+  }
+  lf_status st = parse_pathspec(spec, 3, 4, &ts->ps, err);
+  if (st == LF_OK) {
+    st = list_tasks(ts->store, &ts->ps, &ts->tasks, &ts->ntasks, err);
+  }
+  return st;
+}
+
+static void close_tasks(task_set *ts)
+{
+  lf_store_free_names(ts->tasks, ts->ntasks);
+  free_pathspec(&ts->ps);
+}
+
 LF_API lf_status lf_run_logs(lf_ctx *ctx, const char *spec, int stream, char **out,
                              size_t *len)
 {
@@ -163,18 +194,12 @@ LF_API lf_status lf_run_logs(lf_ctx *ctx, const char *spec, int stream, char **o
   *len = 0;
   lf_err err;
   lf_err_clear(&err);
-  lf_store *store = lf_api_store(ctx);
-  if (store == NULL) {
-    return ctx->err.code;
-  }
-  pathspec ps;
-  lf_status st = parse_pathspec(spec, 3, 4, &ps, &err);
-  if (st != LF_OK) {
-    return lf_api_fail(ctx, &err);
-  }
-  char **tasks = NULL;
-  size_t ntasks = 0;
-  st = list_tasks(store, &ps, &tasks, &ntasks, &err);
+  task_set ts;
+  lf_status st = open_tasks(ctx, spec, &ts, &err);
+  lf_store *store = ts.store;
+  const pathspec ps = ts.ps;
+  char **tasks = ts.tasks;
+  size_t ntasks = ts.ntasks;
   lf_dynbuf b;
   lf_dynbuf_init(&b, LOG_READ_MAX);
   for (size_t i = 0; st == LF_OK && i < ntasks; i++) {
@@ -200,8 +225,7 @@ LF_API lf_status lf_run_logs(lf_ctx *ctx, const char *spec, int stream, char **o
     }
     lf_free(text);
   }
-  lf_store_free_names(tasks, ntasks);
-  free_pathspec(&ps);
+  close_tasks(&ts);
   if (st != LF_OK) {
     lf_dynbuf_free(&b);
     return lf_api_fail(ctx, &err);
@@ -215,18 +239,12 @@ LF_API lf_status lf_run_dump(lf_ctx *ctx, const char *spec, char **out)
   *out = NULL;
   lf_err err;
   lf_err_clear(&err);
-  lf_store *store = lf_api_store(ctx);
-  if (store == NULL) {
-    return ctx->err.code;
-  }
-  pathspec ps;
-  lf_status st = parse_pathspec(spec, 3, 4, &ps, &err);
-  if (st != LF_OK) {
-    return lf_api_fail(ctx, &err);
-  }
-  char **tasks = NULL;
-  size_t ntasks = 0;
-  st = list_tasks(store, &ps, &tasks, &ntasks, &err);
+  task_set ts;
+  lf_status st = open_tasks(ctx, spec, &ts, &err);
+  lf_store *store = ts.store;
+  const pathspec ps = ts.ps;
+  char **tasks = ts.tasks;
+  size_t ntasks = ts.ntasks;
   lf_dynbuf b;
   lf_dynbuf_init(&b, (size_t)1 << 30);
   for (size_t i = 0; st == LF_OK && i < ntasks; i++) {
@@ -261,8 +279,7 @@ LF_API lf_status lf_run_dump(lf_ctx *ctx, const char *spec, char **out)
     }
     lf_json_free(rec);
   }
-  lf_store_free_names(tasks, ntasks);
-  free_pathspec(&ps);
+  close_tasks(&ts);
   if (st != LF_OK) {
     lf_dynbuf_free(&b);
     return lf_api_fail(ctx, &err);

@@ -33,17 +33,17 @@ static int positional(int argc, char **argv, cli_common *c, const char **pos, in
   return n;
 }
 
-int cmd_show(int argc, char **argv)
+// The shape of `show` and `check`: one flow file argument, load it (which validates it),
+// then act on the loaded flow.
+static int flow_command(int argc, char **argv, const char *usage, const char *what,
+                        void (*act)(lf_flow *flow, const char *path))
 {
   cli_common c = {0};
   const char *pos[1];
   bool help = false;
-  static const char usage[] = "luaflow show FLOW.lua";
   int n = positional(argc, argv, &c, pos, 1, usage, &help);
   if (help) {
-    printf("usage: %s\nPrints the flow's steps in order with their docs, options and "
-           "transitions.\n",
-           usage);
+    printf("usage: %s\n%s\n", usage, what);
     return CLI_OK;
   }
   if (n != 1) {
@@ -56,43 +56,39 @@ int cmd_show(int argc, char **argv)
   if (st != LF_OK) {
     fprintf(stderr, "%s\n", lf_ctx_errmsg(ctx));
   } else {
-    char *text = lf_flow_describe(flow);
-    fputs(text, stdout);
-    lf_string_free(text);
+    act(flow, pos[0]);
   }
   lf_flow_free(flow);
   lf_ctx_free(ctx);
   return cli_exit_code(st);
 }
 
+static void show_flow(lf_flow *flow, const char *path)
+{
+  (void)path;
+  char *text = lf_flow_describe(flow);
+  fputs(text, stdout);
+  lf_string_free(text);
+}
+
+static void check_flow(lf_flow *flow, const char *path)
+{
+  printf("%s: flow %s is valid\n", path, lf_flow_name(flow));
+}
+
+int cmd_show(int argc, char **argv)
+{
+  return flow_command(argc, argv, "luaflow show FLOW.lua",
+                      "Prints the flow's steps in order with their docs, options and "
+                      "transitions.",
+                      show_flow);
+}
+
 int cmd_check(int argc, char **argv)
 {
-  cli_common c = {0};
-  const char *pos[1];
-  bool help = false;
-  static const char usage[] = "luaflow check FLOW.lua";
-  int n = positional(argc, argv, &c, pos, 1, usage, &help);
-  if (help) {
-    printf("usage: %s\nValidates the flow's graph, steps and options without running "
-           "anything.\n",
-           usage);
-    return CLI_OK;
-  }
-  if (n != 1) {
-    cli_error("usage: %s", usage);
-    return CLI_USAGE;
-  }
-  lf_ctx *ctx = cli_ctx(&c);
-  lf_flow *flow = NULL;
-  lf_status st = lf_flow_load(ctx, pos[0], &flow);
-  if (st != LF_OK) {
-    fprintf(stderr, "%s\n", lf_ctx_errmsg(ctx));
-  } else {
-    printf("%s: flow %s is valid\n", pos[0], lf_flow_name(flow));
-  }
-  lf_flow_free(flow);
-  lf_ctx_free(ctx);
-  return cli_exit_code(st);
+  return flow_command(argc, argv, "luaflow check FLOW.lua",
+                      "Validates the flow's graph, steps and options without running anything.",
+                      check_flow);
 }
 
 int cmd_logs(int argc, char **argv)
