@@ -47,6 +47,8 @@ bool lf_dynbuf_reserve(lf_dynbuf *b, size_t extra)
   }
   b->data = lf_xrealloc(b->data, cap);
   b->cap = cap;
+  // The data is always NUL-terminated, even before the first append.
+  b->data[b->len] = '\0';
   return true;
 }
 

@@ -163,14 +163,31 @@ lf_status lf_fs_read_file(const char *path, size_t max, char **data, size_t *len
     return LF_ERR(err, LF_ERR_IO, "cannot read '%s' (too large)", path);
   }
   for (;;) {
-    if (!lf_dynbuf_reserve(&b, 65536) && !lf_dynbuf_reserve(&b, 1)) {
+    if (b.len == max) {
+      // Full: the file fits only if nothing is left to read.
+      char probe;
+      ssize_t n = read(fd, &probe, 1);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n == 0) {
+        break;
+      }
       close(fd);
       lf_dynbuf_free(&b);
+      if (n < 0) {
+        return LF_ERR(err, LF_ERR_IO, "cannot read '%s' (%s)", path, strerror(errno));
+      }
       return LF_ERR(err, LF_ERR_IO, "cannot read '%s' (larger than the limit of %zu bytes)",
                     path, max);
     }
-    size_t room = b.cap - b.len - 1;
-    ssize_t n = read(fd, b.data + b.len, room);
+    size_t want = max - b.len < 65536 ? max - b.len : 65536;
+    if (!lf_dynbuf_reserve(&b, want)) {
+      close(fd);
+      lf_dynbuf_free(&b);
+      return LF_ERR(err, LF_ERR_IO, "cannot read '%s' (out of buffer space)", path);
+    }
+    ssize_t n = read(fd, b.data + b.len, want);
     if (n < 0) {
       if (errno == EINTR) {
         continue;

@@ -149,11 +149,13 @@ static void become_task(server *s, const int fds[3])
   close(sigchld_pipe[1]);
   signal(SIGCHLD, SIG_DFL);
   signal(SIGPIPE, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  // A process group of its own: timeouts and interrupts kill the task and its children.
-  setsid();
+  // A process group of its own: timeouts and interrupts kill the task and its children. The
+  // server sets it too (setpgid in both), so the group exists before the pid is reported.
+  setpgid(0, 0);
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull >= 0 && devnull != 0) {
     dup2(devnull, 0);
@@ -196,6 +198,7 @@ static void handle_request(server *s, const char *data, size_t len, const int fd
     fflush(stderr);
     _exit(code);
   }
+  setpgid(pid, pid);
   for (int i = 0; i < 3; i++) {
     close(fds[i]);
   }

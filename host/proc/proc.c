@@ -18,6 +18,7 @@ typedef struct pipe_reader {
   int stream; // 1, 2, or 3 for messages
   lf_dynbuf buf;
   bool open;
+  bool eof; // reached EOF; what is buffered waits for the pid (adopted processes)
 } pipe_reader;
 
 struct lf_proc {
@@ -145,9 +146,10 @@ static void deliver_lines(pipe_reader *r, bool eof)
       }
       p->cbs.on_line(p->ud, r->stream, r->buf.data + start, n);
       start = i + 1;
-    } else if (i - start + 1 >= LF_PROC_MAX_LINE) {
-      p->cbs.on_line(p->ud, r->stream, r->buf.data + start, i - start + 1);
-      start = i + 1;
+    } else if (i - start == LF_PROC_MAX_LINE) {
+      // A line this long without a newline goes out in pieces of the maximum size.
+      p->cbs.on_line(p->ud, r->stream, r->buf.data + start, i - start);
+      start = i;
     }
   }
   if (eof && start < r->buf.len) {
@@ -216,7 +218,13 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   if (nread == 0) {
     return;
   }
-  // EOF, error, or no buffer space (UV_ENOBUFS): flush what we have and close.
+  // EOF, error, or no buffer space (UV_ENOBUFS): flush what we have and close. Output of an
+  // adopted process whose pid is not known yet waits for lf_proc_set_pid.
+  r->eof = true;
+  if (r->owner->pid == 0 && r->owner->adopted) {
+    close_reader(r);
+    return;
+  }
   if (r->stream == 3) {
     deliver_msgs(r, true);
   } else {
@@ -319,14 +327,17 @@ lf_status lf_proc_adopt(uv_loop_t *loop, int out_fd, int err_fd, int msg_fd,
     r->open = true;
     int rc = uv_pipe_open(&r->pipe, fds[i]);
     if (rc != 0) {
-      // Close what is open; the struct is freed from the close callbacks.
-      for (int k = i + 1; k < 3; k++) {
-        close(fds[k]);
+      // Close the fds not handed to libuv and all three (initialised) pipe handles; the
+      // struct is freed from the close callbacks.
+      for (int k = i; k < 3; k++) {
+        if (fds[k] >= 0) {
+          close(fds[k]);
+        }
       }
-      close(fds[i]);
       p->exited = true;
       p->reported = true;
-      for (int k = 0; k <= i; k++) {
+      for (int k = 0; k < 3; k++) {
+        p->out[k].open = true;
         close_reader(&p->out[k]);
       }
       return LF_ERR(err, LF_ERR_IO, "cannot watch a worker pipe (%s)", uv_strerror(rc));
@@ -339,22 +350,28 @@ lf_status lf_proc_adopt(uv_loop_t *loop, int out_fd, int err_fd, int msg_fd,
   return LF_OK;
 }
 
+// Delivers what was held back while the pid was unknown.
+static void flush_held(lf_proc *p)
+{
+  for (int i = 0; i < 3; i++) {
+    pipe_reader *r = &p->out[i];
+    if (r->buf.len > 0) {
+      if (r->stream == 3) {
+        deliver_msgs(r, r->eof);
+      } else {
+        deliver_lines(r, r->eof);
+      }
+    }
+  }
+}
+
 void lf_proc_set_pid(lf_proc *p, int64_t pid)
 {
   p->pid = pid;
   if (p->cbs.on_pid != NULL) {
     p->cbs.on_pid(p->ud, pid);
   }
-  for (int i = 0; i < 3; i++) {
-    pipe_reader *r = &p->out[i];
-    if (r->open && r->buf.len > 0) {
-      if (r->stream == 3) {
-        deliver_msgs(r, false);
-      } else {
-        deliver_lines(r, false);
-      }
-    }
-  }
+  flush_held(p);
 }
 
 void lf_proc_exited(lf_proc *p, int64_t exit_status, int term_signal)
@@ -370,7 +387,13 @@ void lf_proc_lost(lf_proc *p, const char *reason)
   if (p->protocol_error[0] == '\0') {
     snprintf(p->protocol_error, sizeof(p->protocol_error), "%s", reason);
   }
-  // Without a process to wait for, its pipes may never see EOF: stop reading them.
+  // Nobody will report this process's end any more: end it, deliver what it wrote, and
+  // stop reading (its pipes may never see EOF).
+  lf_proc_kill(p, SIGKILL);
+  for (int i = 0; i < 3; i++) {
+    p->out[i].eof = true;
+  }
+  flush_held(p);
   for (int i = 0; i < 3; i++) {
     close_reader(&p->out[i]);
   }
