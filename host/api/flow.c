@@ -264,6 +264,10 @@ lf_status lf_api_flow_load(lf_ctx *ctx, const char *path, lf_flow **out, lf_err 
   f->nparams = d.nparams;
   d.params = NULL;
   d.nparams = 0;
+  st = lf_api_flow_confs(f, err);
+  if (st != LF_OK) {
+    goto fail;
+  }
   free_decl(&d);
   lf_free(text);
   *out = f;
@@ -280,6 +284,98 @@ fail:
   lf_free(text);
   lf_flow_free(f);
   return st;
+}
+
+// Protected: stack 1 = light userdata flow. Fills f->confs from flow:_step_config(name).
+// Everything allocated hangs off f->confs, so a raise leaks nothing.
+static int read_confs(lua_State *L)
+{
+  lf_flow *f = lua_touserdata(L, 1);
+  size_t n = lf_dag_count(f->dag);
+  for (size_t i = 0; i < n; i++) {
+    lf_sched_step_conf *c = &f->confs[i];
+    lua_rawgeti(L, LUA_REGISTRYINDEX, f->flow_ref);
+    lua_getfield(L, -1, "_step_config");
+    lua_insert(L, -2);
+    lua_pushstring(L, lf_dag_step_at(f->dag, i)->name);
+    lua_call(L, 2, 1);
+    // stack: light, conf
+    c->retries = opt_int(L, -1, "retries");
+    lua_getfield(L, -1, "retry_delay");
+    c->retry_delay = lua_tonumber(L, -1);
+    lua_getfield(L, -2, "timeout");
+    c->timeout = lua_tonumber(L, -1);
+    lua_getfield(L, -3, "cpu");
+    c->cpu = lua_tonumber(L, -1);
+    lua_getfield(L, -4, "memory");
+    c->memory = lua_tonumber(L, -1);
+    lua_pop(L, 4);
+    c->gpu = opt_int(L, -1, "gpu");
+    c->catch_var = opt_string(L, -1, "catch");
+    lua_getfield(L, -1, "env");
+    size_t ne = (size_t)luaL_len(L, -1);
+    c->env = lf_xcalloc(ne + 1, sizeof(char *));
+    for (size_t k = 0; k < ne; k++) {
+      lua_rawgeti(L, -1, (lua_Integer)k + 1);
+      c->env[k] = lf_xstrdup(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+  }
+  return 0;
+}
+
+void lf_api_flow_free_confs(lf_flow *f)
+{
+  if (f->confs == NULL) {
+    return;
+  }
+  size_t n = lf_dag_count(f->dag);
+  for (size_t i = 0; i < n; i++) {
+    lf_free(f->confs[i].catch_var);
+    for (char **e = f->confs[i].env; e != NULL && *e != NULL; e++) {
+      lf_free(*e);
+    }
+    lf_free(f->confs[i].env);
+  }
+  lf_free(f->confs);
+  f->confs = NULL;
+}
+
+lf_status lf_api_flow_confs(lf_flow *f, lf_err *err)
+{
+  lf_api_flow_free_confs(f);
+  f->confs = lf_xcalloc(lf_dag_count(f->dag) + 1, sizeof(lf_sched_step_conf));
+  lua_pushcfunction(f->L, read_confs);
+  lua_pushlightuserdata(f->L, f);
+  return lf_lua_pcall(f->L, 1, 0, LF_ERR_INTERNAL, NULL, err);
+}
+
+// Protected: stack 1 = flow, 2 = NULL-terminated --with specs. flow:_apply_with each.
+static int apply_with(lua_State *L)
+{
+  lf_flow *f = lua_touserdata(L, 1);
+  const char *const *with = lua_touserdata(L, 2);
+  for (size_t i = 0; with[i] != NULL; i++) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, f->flow_ref);
+    lua_getfield(L, -1, "_apply_with");
+    lua_insert(L, -2);
+    lua_pushstring(L, with[i]);
+    lua_call(L, 2, 0);
+  }
+  return 0;
+}
+
+lf_status lf_api_flow_apply_with(lf_flow *f, const char *const *with, lf_err *err)
+{
+  if (with == NULL || with[0] == NULL) {
+    return LF_OK;
+  }
+  lua_pushcfunction(f->L, apply_with);
+  lua_pushlightuserdata(f->L, f);
+  lua_pushlightuserdata(f->L, (void *)with);
+  lf_status st = lf_lua_pcall(f->L, 2, 0, LF_ERR_USAGE, NULL, err);
+  return st != LF_OK ? st : lf_api_flow_confs(f, err);
 }
 
 LF_API lf_status lf_flow_load(lf_ctx *ctx, const char *path, lf_flow **out)
@@ -306,6 +402,9 @@ LF_API void lf_flow_free(lf_flow *f)
     lf_free(p->type);
   }
   lf_free(f->params);
+  if (f->dag != NULL) {
+    lf_api_flow_free_confs(f);
+  }
   if (f->L != NULL) {
     lf_lua_unref(f->L, f->flow_ref);
     lf_lua_state_free(f->L);

@@ -10,6 +10,7 @@
 #include "dag/dag.h"
 #include "luaflow.h"
 #include "meta/meta.h"
+#include "sched/sched.h"
 #include "store/store.h"
 
 struct lf_ctx {
@@ -49,6 +50,7 @@ struct lf_flow {
   int flow_ref;   ///< registry ref of the flow object
   lf_param *params;
   size_t nparams;
+  lf_sched_step_conf *confs; ///< per dag step: options as the scheduler and workers use them
 };
 
 struct lf_run {
@@ -65,6 +67,13 @@ lf_store *lf_api_store(lf_ctx *ctx);
 lf_meta *lf_api_meta(lf_ctx *ctx);
 /// The context's loop, initialised on first use.
 uv_loop_t *lf_api_loop(lf_ctx *ctx);
+/// Reads every step's options into f->confs (again after --with changed them).
+lf_status lf_api_flow_confs(lf_flow *f, lf_err *err);
+/// Applies `--with` specs (NULL-terminated) to the flow's steps and rereads f->confs.
+/// @return LF_OK, or LF_ERR_USAGE naming the bad spec.
+lf_status lf_api_flow_apply_with(lf_flow *f, const char *const *with, lf_err *err);
+/// Frees f->confs.
+void lf_api_flow_free_confs(lf_flow *f);
 /// Loads a flow into a fresh Lua state and validates it (flow.c).
 lf_status lf_api_flow_load(lf_ctx *ctx, const char *path, lf_flow **out, lf_err *err);
 /// Current user name: $LUAFLOW_USER, else the login name, else "unknown". Borrowed static.

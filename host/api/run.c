@@ -385,9 +385,10 @@ LF_API lf_status lf_flow_run(lf_flow *f, const lf_run_opts *opts, lf_run **out)
   lf_err err;
   lf_err_clear(&err);
   if (o.with != NULL && o.with[0] != NULL) {
-    LF_ERR(&err, LF_ERR_USAGE, "--with %s: step options from the command line are not "
-           "supported yet; set them in the flow file", o.with[0]);
-    return lf_api_fail(ctx, &err);
+    // --with options stay applied to this loaded flow; workers get them too.
+    if (lf_api_flow_apply_with(f, o.with, &err) != LF_OK) {
+      return lf_api_fail(ctx, &err);
+    }
   }
   if (o.max_workers < 0 || o.max_num_splits < 0) {
     LF_ERR(&err, LF_ERR_USAGE, "--max-workers and --max-num-splits must be positive");
@@ -523,6 +524,7 @@ LF_API lf_status lf_flow_run(lf_flow *f, const lf_run_opts *opts, lf_run **out)
   lf_sched_opts so = {
     .loop = loop,
     .dag = f->dag,
+    .confs = f->confs,
     .flow_name = f->name,
     // Workers inherit our working directory, so the path as given keeps messages short.
     .flow_path = f->path,
@@ -531,6 +533,7 @@ LF_API lf_status lf_flow_run(lf_flow *f, const lf_run_opts *opts, lf_run **out)
     .store = store,
     .meta = meta,
     .luaflow_bin = ctx->luaflow_bin,
+    .with = o.with,
     .max_workers = o.max_workers,
     .max_num_splits = o.max_num_splits,
     .on_event = o.on_event,

@@ -37,6 +37,7 @@ typedef struct worker {
   input_ref *inputs;
   size_t ninputs;
   lf_json *params; // the parameters task record
+  lf_json *caught; // catch mode: the record of the failed attempt
   int64_t started_at;
   lf_dynbuf record; // the committed record's JSON
 } worker;
@@ -202,7 +203,7 @@ static int run_task(lua_State *L)
   lua_getglobal(L, "require");
   lua_pushliteral(L, "luaflow._worker");
   lua_call(L, 1, 1);
-  lua_getfield(L, -1, "run");
+  lua_getfield(L, -1, w->caught != NULL ? "catch" : "run");
   lua_createtable(L, 0, 16);
   int task = lua_gettop(L);
   // stack: worker, run, task
@@ -225,6 +226,11 @@ static int run_task(lua_State *L)
   if (st->foreach_var != NULL) {
     lua_pushstring(L, st->foreach_var);
     lua_setfield(L, task, "expect_foreach");
+  }
+  const char *catch_var = w->flow->confs[lf_dag_find(w->flow->dag, st->name)].catch_var;
+  if (catch_var != NULL) {
+    lua_pushstring(L, catch_var);
+    lua_setfield(L, task, "catch_var");
   }
   // Parameters: the artifacts of the parameters task, read-only everywhere.
   push_artifacts(L, w->params);
@@ -280,6 +286,36 @@ static int run_task(lua_State *L)
     lua_setfield(L, task, "foreach_input");
     lua_pushinteger(L, w->o->split_index);
     lua_setfield(L, task, "foreach_index");
+  }
+  if (w->caught != NULL) {
+    // catch(task, artifact, failure): the failure as the step's catch artifact holds it.
+    const lf_sched_step_conf *conf = &w->flow->confs[lf_dag_find(w->flow->dag, st->name)];
+    lua_pushstring(L, conf->catch_var);
+    lua_createtable(L, 0, 8);
+    const lf_json *e = lf_json_get(w->caught, "error");
+    const char *msg = lf_json_get_str(e, "message");
+    const char *tb = lf_json_get_str(e, "traceback");
+    int64_t sig = lf_json_get_int(w->caught, "signal", 0);
+    lua_pushstring(L, msg != NULL ? msg : "");
+    lua_setfield(L, -2, "message");
+    lua_pushstring(L, tb != NULL ? tb : "");
+    lua_setfield(L, -2, "traceback");
+    lua_pushstring(L, msg != NULL && strncmp(msg, "timed out", 9) == 0 ? "timeout"
+                      : sig != 0                                        ? "signal"
+                                                                        : "error");
+    lua_setfield(L, -2, "type");
+    lua_pushstring(L, st->name);
+    lua_setfield(L, -2, "step");
+    lua_pushstring(L, w->o->task_id);
+    lua_setfield(L, -2, "task");
+    lua_pushinteger(L, (lua_Integer)lf_json_get_int(w->caught, "attempt", 0));
+    lua_setfield(L, -2, "attempt");
+    lua_pushinteger(L, (lua_Integer)lf_json_get_int(w->caught, "exit_status", 0));
+    lua_setfield(L, -2, "exit_status");
+    lua_pushinteger(L, (lua_Integer)sig);
+    lua_setfield(L, -2, "signal");
+    lua_call(L, 3, 1);
+    return 1;
   }
   lua_call(L, 1, 1);
   return 1;
@@ -492,6 +528,9 @@ static lf_status prepare(worker *w, lf_err *err)
     return err->code;
   }
   lf_status st = lf_api_flow_load(w->ctx, o->flow_path, &w->flow, err);
+  if (st == LF_OK) {
+    st = lf_api_flow_apply_with(w->flow, o->with, err);
+  }
   if (st != LF_OK) {
     return st;
   }
@@ -547,6 +586,33 @@ static lf_status run_one(worker *w, lf_err *err)
     goto done;
   }
   w->step = lf_dag_step_at(w->flow->dag, (size_t)idx);
+  if (o->catch_mode) {
+    char num[24];
+    snprintf(num, sizeof(num), "%d", o->catch_from);
+    char *key = lf_xasprintf("%s/%s/%s/%s/%s.attempt.json", w->flow->name, o->run_id, o->step,
+                             o->task_id, num);
+    char *text = NULL;
+    size_t len = 0;
+    st = lf_store_get(w->store, key, RECORD_MAX, &text, &len, err);
+    lf_free(key);
+    if (st == LF_OK) {
+      w->caught = lf_json_parse(text, len, err);
+      st = w->caught != NULL ? LF_OK : LF_ERR_CORRUPT;
+    }
+    lf_free(text);
+    if (st != LF_OK) {
+      goto done;
+    }
+  }
+  // The step's environment option.
+  for (char **e = w->flow->confs[idx].env; e != NULL && *e != NULL; e++) {
+    const char *eq = strchr(*e, '=');
+    if (eq != NULL) {
+      char *name = lf_xmemdupz(*e, (size_t)(eq - *e));
+      setenv(name, eq + 1, 1);
+      lf_free(name);
+    }
+  }
   if (o->inputs != NULL && strcmp(o->inputs, "_parameters/0") != 0) {
     st = parse_inputs(w, o->inputs, err);
     for (size_t i = 0; st == LF_OK && i < w->ninputs; i++) {
@@ -624,14 +690,14 @@ static int reseed(lua_State *L)
   return 0;
 }
 
-// In a forked child of the fork server: "step\ttask\tattempt\tsplit\tinputs".
+// In a forked child of the fork server: "step\ttask\tattempt\tsplit\tcatch_from\tinputs".
 static int serve_task(void *ud, const char *payload, size_t len)
 {
   worker *w = ud;
   char *copy = lf_xmemdupz(payload, len);
-  char *fields[5] = {NULL, NULL, NULL, NULL, NULL};
+  char *fields[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
   char *p = copy;
-  for (int i = 0; i < 5 && p != NULL; i++) {
+  for (int i = 0; i < 6 && p != NULL; i++) {
     fields[i] = p;
     p = strchr(p, '\t');
     if (p != NULL) {
@@ -643,7 +709,9 @@ static int serve_task(void *ud, const char *payload, size_t len)
   o.task_id = fields[1];
   o.attempt = fields[2] != NULL ? (int)strtol(fields[2], NULL, 10) : 0;
   o.split_index = fields[3] != NULL ? (int)strtol(fields[3], NULL, 10) : 0;
-  o.inputs = fields[4] != NULL && fields[4][0] != '\0' ? fields[4] : NULL;
+  o.catch_from = fields[4] != NULL ? (int)strtol(fields[4], NULL, 10) : -1;
+  o.catch_mode = o.catch_from >= 0;
+  o.inputs = fields[5] != NULL && fields[5][0] != '\0' ? fields[5] : NULL;
   o.msg_fd = 3;
   o.serve_fd = 0;
   w->o = &o;
@@ -682,6 +750,7 @@ LF_API lf_status lf_run_step(lf_ctx *ctx, const lf_step_opts *opts)
   }
   free_inputs(&w);
   lf_json_free(w.params);
+  lf_json_free(w.caught);
   lf_dynbuf_free(&w.record);
   if (w.flow != NULL) {
     lf_lua_set_host(w.flow->L, NULL);

@@ -212,7 +212,7 @@ int cmd_step(int argc, char **argv)
   setvbuf(stdout, NULL, _IOLBF, 0);
   static const char usage[] =
     "luaflow step FLOW.lua STEP --run-id R --task-id T [--attempt N] [--inputs SPEC] "
-    "[--split-index I] [--msg-fd FD]";
+    "[--split-index I] [--catch-from N] [--with SPEC]... [--msg-fd FD]";
   cli_common c = {0};
   lf_step_opts o;
   memset(&o, 0, sizeof(o));
@@ -220,6 +220,10 @@ int cmd_step(int argc, char **argv)
   o.msg_fd = -1;
   const char *pos[2];
   int npos = 0;
+  // The scheduler passes the run's --with specs on; a run has few of them.
+  const char *with[65] = {NULL};
+  size_t nwith = 0;
+  o.with = with;
   for (int i = 1; i < argc; i++) {
     if (cli_common_option(&c, argc, argv, &i)) {
       continue;
@@ -249,6 +253,15 @@ int cmd_step(int argc, char **argv)
         o.msg_fd = to_int(v);
       } else if (strcmp(a, "--serve-fd") == 0) {
         o.serve_fd = to_int(v);
+      } else if (strcmp(a, "--catch-from") == 0) {
+        o.catch_mode = 1;
+        o.catch_from = to_int(v);
+      } else if (strcmp(a, "--with") == 0) {
+        if (nwith == 64) {
+          cli_error("too many --with options");
+          return CLI_USAGE;
+        }
+        with[nwith++] = v;
       } else {
         cli_error("unknown option %s; usage: %s", a, usage);
         return CLI_USAGE;

@@ -19,7 +19,9 @@ static const char run_options_help[] =
   "                         LUAFLOW_MAX_NUM_SPLITS)\n"
   "  --tag T                add a tag to the run (repeatable)\n"
   "  --run-id-file F        write the run id to F once it is known\n"
-  "  --with OPT[:k=v,...]   apply a step option to every step (not yet available)\n"
+  "  --with OPT[:k=v,...]   give every step that lacks it a step option: retry,\n"
+  "                         retry:times=2, timeout:minutes=5, catch:var=NAME,\n"
+  "                         resources:cpu=2,memory=4000 (repeatable)\n"
   "  --datastore local      where runs are stored\n"
   "  --datastore-root DIR   datastore location (default ./.luaflow)\n"
   "Parameter values come from --NAME VALUE, else LUAFLOW_RUN_<NAME>, else the default.\n";

@@ -212,6 +212,10 @@ typedef struct lf_step_opts {
   int msg_fd;             ///< fd for reports to the scheduler, or -1
   int serve_fd;           ///< > 0: serve tasks of this run as a fork server on this socket
                           ///< (the scheduler's local executor); step/task_id are unused
+  int catch_mode;         ///< non-zero: run nothing; commit the failure of attempt
+                          ///< `catch_from` into the step's catch artifact
+  int catch_from;
+  const char *const *with; ///< the run's --with specs, NULL-terminated; may be NULL
 } lf_step_opts;
 
 /// Runs one task. The step's output goes to this process's stdout/stderr.

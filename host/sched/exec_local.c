@@ -54,9 +54,27 @@ static void task_exit(void *ud, int64_t exit_status, int term_signal, const char
   lf_sched_on_exit(s, task_ud, exit_status, term_signal, protocol_error);
 }
 
+static size_t count_with(const lf_exec_task *task)
+{
+  size_t n = 0;
+  while (task->with != NULL && task->with[n] != NULL) {
+    n++;
+  }
+  return n;
+}
+
+// Appends "--with SPEC" for every spec to argv at *n.
+static void add_with(char **argv, int *n, const lf_exec_task *task)
+{
+  for (size_t i = 0; task->with != NULL && task->with[i] != NULL; i++) {
+    argv[(*n)++] = (char *)"--with";
+    argv[(*n)++] = (char *)task->with[i];
+  }
+}
+
 static lf_status start_forkserver(local_exec *ex, const lf_exec_task *task, lf_err *err)
 {
-  char *argv[12];
+  char **argv = lf_xcalloc(12 + 2 * count_with(task), sizeof(char *));
   int n = 0;
   argv[n++] = ex->bin;
   argv[n++] = (char *)"step";
@@ -67,6 +85,7 @@ static lf_status start_forkserver(local_exec *ex, const lf_exec_task *task, lf_e
   argv[n++] = (char *)task->datastore_root;
   argv[n++] = (char *)"--serve-fd";
   argv[n++] = (char *)"3";
+  add_with(argv, &n, task);
   argv[n] = NULL;
   // Symbols are bound once in the server instead of lazily in every forked task.
   extern char **environ;
@@ -86,6 +105,7 @@ static lf_status start_forkserver(local_exec *ex, const lf_exec_task *task, lf_e
   lf_proc_opts po = {.file = ex->bin, .argv = argv, .env = env, .cwd = NULL};
   lf_status st = lf_forkserver_start(ex->loop, &po, &ex->fs, err);
   lf_free(env);
+  lf_free(argv);
   return st;
 }
 
@@ -100,8 +120,9 @@ static lf_status launch_forked(local_exec *ex, const lf_exec_task *task, local_t
   }
   lf_dynbuf b;
   lf_dynbuf_init(&b, (size_t)1 << 24);
-  lf_dynbuf_addf(&b, "%s\t%s\t%d\t%d\t%s", task->step, task->task_id, task->attempt,
-                 task->split_index, task->inputs != NULL ? task->inputs : "");
+  lf_dynbuf_addf(&b, "%s\t%s\t%d\t%d\t%d\t%s", task->step, task->task_id, task->attempt,
+                 task->split_index, task->catch_from,
+                 task->inputs != NULL ? task->inputs : "");
   lf_proc_cbs cbs = {.on_line = on_line, .on_msg = on_msg, .on_pid = on_pid, .on_exit = task_exit};
   lf_status st = lf_forkserver_spawn(ex->fs, b.data, &cbs, t, &t->proc, err);
   lf_dynbuf_free(&b);
@@ -126,9 +147,11 @@ static lf_status launch(void *self, const lf_exec_task *task, void *task_ud, voi
   }
   char attempt[16];
   char split[16];
+  char catch_from[16];
   snprintf(attempt, sizeof(attempt), "%d", task->attempt);
   snprintf(split, sizeof(split), "%d", task->split_index);
-  char *argv[24];
+  snprintf(catch_from, sizeof(catch_from), "%d", task->catch_from);
+  char **argv = lf_xcalloc(24 + 2 * count_with(task), sizeof(char *));
   int n = 0;
   argv[n++] = ex->bin;
   argv[n++] = (char *)"step";
@@ -152,6 +175,11 @@ static lf_status launch(void *self, const lf_exec_task *task, void *task_ud, voi
     argv[n++] = (char *)"--split-index";
     argv[n++] = split;
   }
+  if (task->catch_from >= 0) {
+    argv[n++] = (char *)"--catch-from";
+    argv[n++] = catch_from;
+  }
+  add_with(argv, &n, task);
   argv[n] = NULL;
   local_task *t = lf_xcalloc(1, sizeof(*t));
   t->ex = ex;
@@ -160,6 +188,7 @@ static lf_status launch(void *self, const lf_exec_task *task, void *task_ud, voi
   lf_proc_cbs cbs = {.on_line = on_line, .on_msg = on_msg, .on_pid = on_pid, .on_exit = task_exit};
   *handle = t;
   lf_status st = lf_proc_spawn(ex->loop, &po, &cbs, t, &t->proc, err);
+  lf_free(argv);
   if (st != LF_OK) {
     *handle = NULL;
     lf_free(t);

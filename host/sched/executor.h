@@ -19,7 +19,9 @@ typedef struct lf_exec_task {
   int attempt;
   const char *inputs;      ///< compact input list, e.g. "start/1" or "work/2-1001"
   int split_index;         ///< 1-based foreach index, or 0
+  int catch_from;          ///< >= 0: commit the failure of this attempt (catch), run nothing
   const char *datastore_root;
+  const char *const *with; ///< --with specs, NULL-terminated; may be NULL
 } lf_exec_task;
 
 typedef struct lf_executor {

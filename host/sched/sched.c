@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/dynbuf.h"
@@ -55,6 +56,11 @@ typedef struct sched_task {
   lf_json *msg; // the worker's "done" message; msg.record is the committed task record
   char *fail_msg;
   char *fail_tb;
+  struct lf_sched *sched;
+  int catch_from;          // >= 0: the next attempt commits this failed attempt (catch)
+  bool timed_out;
+  uv_timer_t *timer;       // timeout of the running attempt, or the delay before a retry
+  int timer_stage;         // 1: timeout (SIGTERM sent at 2), 3: retry delay
   // join barrier, when this task is a split: arrivals by branch index (SIZE_MAX = not yet)
   size_t *arrived;
   int narrived;
@@ -80,6 +86,11 @@ struct lf_sched {
   bool kill_timer_active;
   uv_timer_t commit_timer; // index writes are batched into one transaction per interval
   bool in_txn;
+  double cores;      // this machine's, for declared resources
+  double memory_mb;
+  double cpu_used;   // declared resources of running tasks
+  double mem_used;
+  int waiting;       // tasks waiting out a delay before their next attempt
   // per-step progress counters, indexed by step
   int *n_total;
   int *n_done;
@@ -148,6 +159,8 @@ static sched_task *new_task(lf_sched *s, int step, const frame *stack, size_t de
     memcpy(t->stack, stack, depth * sizeof(*stack));
   }
   t->depth = depth;
+  t->catch_from = -1;
+  t->sched = s;
   s->n_total[step]++;
   lf_dynbuf_init(&t->logs[0], LOG_MAX);
   lf_dynbuf_init(&t->logs[1], LOG_MAX);
@@ -205,13 +218,92 @@ static char *inputs_text(const lf_sched *s, const sched_task *t)
   return lf_dynbuf_take(&b, NULL);
 }
 
+// Grace period between SIGTERM and SIGKILL for a task that ran out of time.
+#define TIMEOUT_GRACE_MS 5000
+
+static const lf_sched_step_conf *conf_of(const lf_sched *s, const sched_task *t)
+{
+  static const lf_sched_step_conf none = {0};
+  return s->o.confs != NULL ? &s->o.confs[t->step] : &none;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+  lf_free(h);
+}
+
+static void stop_timer(sched_task *t)
+{
+  if (t->timer != NULL) {
+    uv_timer_stop(t->timer);
+    uv_close((uv_handle_t *)t->timer, timer_closed);
+    t->timer = NULL;
+  }
+  t->timer_stage = 0;
+}
+
+static void launch_ready(lf_sched *s);
+
+// Stage 1: the attempt ran out of time: SIGTERM to its process group. Stage 2: still there
+// after the grace period: SIGKILL.
+static void timeout_fired(uv_timer_t *timer)
+{
+  sched_task *t = timer->data;
+  lf_sched *s = t->sched;
+  if (t->state != T_RUNNING || t->handle == NULL) {
+    return;
+  }
+  if (t->timer_stage == 1) {
+    t->timed_out = true;
+    s->exec.kill(s->exec.self, t->handle, SIGTERM);
+    t->timer_stage = 2;
+    uv_timer_start(timer, timeout_fired, TIMEOUT_GRACE_MS, 0);
+  } else {
+    s->exec.kill(s->exec.self, t->handle, SIGKILL);
+  }
+}
+
+static void start_timer(lf_sched *s, sched_task *t, int stage, double seconds,
+                        uv_timer_cb cb)
+{
+  stop_timer(t);
+  t->timer = lf_xcalloc(1, sizeof(uv_timer_t));
+  uv_timer_init(s->o.loop, t->timer);
+  t->timer->data = t;
+  t->timer_stage = stage;
+  double ms = seconds * 1000.0;
+  uv_timer_start(t->timer, cb, ms < 1.0 ? 1 : (uint64_t)ms, 0);
+}
+
+// Declared resources of a task fit beside what runs now (a task larger than the machine
+// runs alone rather than never).
+static bool resources_fit(const lf_sched *s, const lf_sched_step_conf *c)
+{
+  if (s->running == 0) {
+    return true;
+  }
+  if (c->cpu > 0 && s->cpu_used + c->cpu > s->cores) {
+    return false;
+  }
+  if (c->memory > 0 && s->mem_used + c->memory > s->memory_mb) {
+    return false;
+  }
+  return true;
+}
+
 static void launch_ready(lf_sched *s)
 {
   while (!s->failed && !s->interrupted && s->qlen > 0 && s->running < s->o.max_workers) {
     size_t idx = s->queue[s->qhead];
+    sched_task *t = s->tasks[idx];
+    const lf_sched_step_conf *conf = conf_of(s, t);
+    // First in, first out: a task waiting for resources holds back the ones behind it, so
+    // a large task is not starved by small ones.
+    if (!resources_fit(s, conf)) {
+      break;
+    }
     s->qhead = (s->qhead + 1) % s->qcap;
     s->qlen--;
-    sched_task *t = s->tasks[idx];
     char tid[24];
     snprintf(tid, sizeof(tid), "%zu", t->id);
     char *inputs = inputs_text(s, t);
@@ -223,7 +315,9 @@ static void launch_ready(lf_sched *s)
       .attempt = t->attempt,
       .inputs = inputs,
       .split_index = t->split_index,
+      .catch_from = t->catch_from,
       .datastore_root = s->o.datastore_root,
+      .with = s->o.with,
     };
     lf_err err;
     lf_err_clear(&err);
@@ -231,18 +325,26 @@ static void launch_ready(lf_sched *s)
     // Running before launch: the executor may report the pid (and the start event) from
     // inside launch.
     t->state = T_RUNNING;
+    t->timed_out = false;
     s->running++;
     s->n_running[t->step]++;
+    s->cpu_used += conf->cpu;
+    s->mem_used += conf->memory;
     lf_status st = s->exec.launch(s->exec.self, &et, t, &t->handle, &err);
     lf_free(inputs);
     if (st != LF_OK) {
       t->state = T_FAILED;
       s->running--;
       s->n_running[t->step]--;
+      s->cpu_used -= conf->cpu;
+      s->mem_used -= conf->memory;
       s->n_failed[t->step]++;
       fail_run(s, "step '%s': task %zu could not start: %s", step_name(s, t), t->id, err.msg);
       emit(s, LF_EVENT_TASK_FAILED, t, 0, NULL, err.msg, NULL);
       return;
+    }
+    if (conf->timeout > 0 && t->catch_from < 0) {
+      start_timer(s, t, 1, conf->timeout, timeout_fired);
     }
   }
 }
@@ -547,7 +649,40 @@ void lf_sched_on_message(lf_sched *s, void *task_ud, const char *data, size_t le
 
 static bool run_finished(const lf_sched *s)
 {
-  return s->running == 0 && (s->qlen == 0 || s->failed || s->interrupted);
+  return s->running == 0 && s->waiting == 0 && (s->qlen == 0 || s->failed || s->interrupted);
+}
+
+// Readies a failed task for its next attempt.
+static void next_attempt(lf_sched *s, sched_task *t)
+{
+  (void)s;
+  t->attempt++;
+  t->state = T_READY;
+  t->pid = 0;
+  t->timed_out = false;
+  lf_free(t->fail_msg);
+  lf_free(t->fail_tb);
+  t->fail_msg = NULL;
+  t->fail_tb = NULL;
+  t->logs_truncated[0] = false;
+  t->logs_truncated[1] = false;
+  lf_dynbuf_reset(&t->logs[0]);
+  lf_dynbuf_reset(&t->logs[1]);
+}
+
+static void retry_fired(uv_timer_t *timer)
+{
+  sched_task *t = timer->data;
+  lf_sched *s = t->sched;
+  stop_timer(t);
+  s->waiting--;
+  if (!s->interrupted && !s->failed) {
+    enqueue(s, t->id - 1);
+    launch_ready(s);
+  }
+  if (run_finished(s)) {
+    uv_stop(s->o.loop);
+  }
 }
 
 void lf_sched_on_exit(lf_sched *s, void *task_ud, int64_t exit_status, int term_signal,
@@ -562,8 +697,17 @@ void lf_sched_on_exit(lf_sched *s, void *task_ud, int64_t exit_status, int term_
   s->running--;
   s->n_running[t->step]--;
   t->handle = NULL;
+  const lf_sched_step_conf *conf = conf_of(s, t);
+  s->cpu_used -= conf->cpu;
+  s->mem_used -= conf->memory;
+  stop_timer(t);
   const lf_json *rec = t->msg != NULL ? lf_json_get(t->msg, "record") : NULL;
-  bool ok = exit_status == 0 && term_signal == 0 && rec != NULL && protocol_error == NULL;
+  bool ok = exit_status == 0 && term_signal == 0 && rec != NULL && protocol_error == NULL &&
+            !t->timed_out;
+  if (t->timed_out) {
+    lf_free(t->fail_msg);
+    t->fail_msg = lf_xasprintf("timed out after %g s (the step's timeout option)", conf->timeout);
+  }
   if (!ok && t->fail_msg == NULL) {
     if (protocol_error != NULL) {
       t->fail_msg = lf_xstrdup(protocol_error);
@@ -593,6 +737,28 @@ void lf_sched_on_exit(lf_sched *s, void *task_ud, int64_t exit_status, int term_
     if (!s->interrupted) {
       schedule_successors(s, idx, rec);
     }
+  } else if (!s->interrupted && t->catch_from < 0 && t->attempt < conf->retries) {
+    // Another attempt, after the delay.
+    char *m = lf_xasprintf("%s; retrying (attempt %d of %d)", t->fail_msg, t->attempt + 2,
+                           conf->retries + 1);
+    emit(s, LF_EVENT_TASK_FAILED, t, 0, NULL, m, t->fail_tb);
+    lf_free(m);
+    next_attempt(s, t);
+    if (conf->retry_delay > 0) {
+      s->waiting++;
+      start_timer(s, t, 3, conf->retry_delay, retry_fired);
+    } else {
+      enqueue(s, idx);
+    }
+  } else if (!s->interrupted && t->catch_from < 0 && conf->catch_var != NULL) {
+    // The last attempt failed: commit the failure into the catch artifact and go on.
+    char *m = lf_xasprintf("%s; caught in artifact '%s'", t->fail_msg, conf->catch_var);
+    emit(s, LF_EVENT_TASK_FAILED, t, 0, NULL, m, t->fail_tb);
+    lf_free(m);
+    int failed = t->attempt;
+    next_attempt(s, t);
+    t->catch_from = failed;
+    enqueue(s, idx);
   } else {
     t->state = T_FAILED;
     s->n_failed[t->step]++;
@@ -620,6 +786,11 @@ lf_sched *lf_sched_new(const lf_sched_opts *opts)
   if (s->o.max_num_splits <= 0) {
     s->o.max_num_splits = 100;
   }
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long psize = sysconf(_SC_PAGESIZE);
+  s->cores = ncpu > 0 ? (double)ncpu : 1.0;
+  s->memory_mb = pages > 0 && psize > 0 ? (double)pages * (double)psize / 1048576.0 : 1024.0;
   size_t nsteps = lf_dag_count(s->o.dag);
   s->n_total = lf_xcalloc(nsteps, sizeof(int));
   s->n_done = lf_xcalloc(nsteps, sizeof(int));
@@ -645,6 +816,9 @@ void lf_sched_free(lf_sched *s)
   }
   s->stopping = true;
   commit_index(s);
+  for (size_t i = 0; i < s->ntasks; i++) {
+    stop_timer(s->tasks[i]);
+  }
   uv_close((uv_handle_t *)&s->kill_timer, kill_timer_closed);
   uv_close((uv_handle_t *)&s->commit_timer, kill_timer_closed);
   s->exec.free(s->exec.self);
@@ -714,6 +888,9 @@ void lf_sched_interrupt(lf_sched *s)
     sched_task *t = s->tasks[i];
     if (t->state == T_RUNNING && t->handle != NULL) {
       s->exec.kill(s->exec.self, t->handle, SIGTERM);
+    } else if (t->timer_stage == 3) {
+      stop_timer(t);
+      s->waiting--;
     }
   }
   uv_timer_start(&s->kill_timer, kill_now, KILL_GRACE_MS, 0);

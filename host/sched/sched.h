@@ -19,9 +19,22 @@
 
 typedef struct lf_sched lf_sched;
 
+/// What the scheduler needs of a step's options (flow:step options and --with).
+typedef struct lf_sched_step_conf {
+  int retries;          ///< extra attempts after a failure
+  double retry_delay;   ///< seconds between attempts
+  double timeout;       ///< seconds an attempt may run; 0 = no limit
+  char *catch_var;      ///< artifact that receives the failure instead of failing; or NULL
+  double cpu;           ///< cores the task needs; 0 = not declared
+  double memory;        ///< MB the task needs; 0 = not declared
+  int gpu;
+  char **env;           ///< "NAME=value" strings for the task's environment, NULL-terminated
+} lf_sched_step_conf;
+
 typedef struct lf_sched_opts {
   uv_loop_t *loop;
   const lf_dag *dag;
+  const lf_sched_step_conf *confs; ///< per step, indexed like the dag
   const char *flow_name;
   const char *flow_path;   ///< as workers should load it (absolute)
   const char *run_id;
@@ -29,6 +42,7 @@ typedef struct lf_sched_opts {
   lf_store *store;
   lf_meta *meta;           ///< may be NULL (no index)
   const char *luaflow_bin; ///< the binary local workers run
+  const char *const *with; ///< --with specs workers apply too; may be NULL
   int max_workers;
   int max_num_splits;
   lf_event_fn on_event;

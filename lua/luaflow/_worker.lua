@@ -312,6 +312,12 @@ function M.run(task)
   if not task.is_end and not transitions then
     error(string.format("step '%s': finished without calling self:next(...)", step_name), 0)
   end
+  -- With the catch option, the catch artifact exists on success too (nil), so a join can
+  -- test it on every input.
+  if task.catch_var and not assigned[task.catch_var] then
+    values[task.catch_var] = NIL
+    assigned[task.catch_var] = true
+  end
 
   -- Encode everything first: if one value cannot be stored, nothing of the task is written.
   local out = {}
@@ -345,6 +351,27 @@ function M.run(task)
     out[p.name] = { sha = sha, type = p.type, size = size }
   end
   return { artifacts = out, next = transitions or {}, foreach_count = foreach_count }
+end
+
+--- Commits a failed task as succeeded, with the failure in artifact `var` (the `catch`
+--- option): the inherited artifacts pass on and the step's transition is taken.
+function M.catch(task, var, failure)
+  if task.expect_foreach then
+    error(string.format("step '%s': cannot catch a failure of a foreach split (the number "
+      .. 'of items is unknown); move the work that can fail into the foreach step',
+      task.step), 0)
+  end
+  local out = {}
+  for name, meta in pairs(task.inherited) do
+    out[name] = meta
+  end
+  local buf, err = host.encode(failure)
+  if not buf then
+    error(string.format("step '%s': cannot store the failure: %s", task.step, err), 0)
+  end
+  local sha, size = host.put(buf)
+  out[var] = { sha = sha, type = 'table', size = size }
+  return { artifacts = out, next = task.expect_next }
 end
 
 return M

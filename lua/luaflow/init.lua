@@ -434,6 +434,88 @@ local function fmt_value(v)
   return tostring(v)
 end
 
+--- The options of a step, normalised for the host (scheduler and worker):
+--- { retries, retry_delay (s), timeout (s, 0 = none), catch, cpu, memory (MB), gpu, env }.
+function Flow:_step_config(name)
+  local o = self._steps[name].opts
+  local c = { retries = 0, retry_delay = 0, timeout = 0, catch = o.catch, env = {} }
+  if type(o.retry) == 'table' then
+    c.retries = o.retry.times or 3
+    c.retry_delay = (o.retry.minutes_between_retries or 0) * 60
+  elseif o.retry then
+    c.retries = o.retry
+  end
+  if type(o.timeout) == 'number' then
+    c.timeout = o.timeout
+  elseif type(o.timeout) == 'table' then
+    c.timeout = (o.timeout.seconds or 0) + (o.timeout.minutes or 0) * 60
+      + (o.timeout.hours or 0) * 3600
+  end
+  local r = o.resources or {}
+  c.cpu, c.memory, c.gpu = r.cpu or 0, r.memory or 0, r.gpu or 0
+  if o.environment and o.environment.vars then
+    for k, v in pairs(o.environment.vars) do
+      c.env[#c.env + 1] = k .. '=' .. tostring(v)
+    end
+    table.sort(c.env)
+  end
+  return c
+end
+
+--- Applies `--with` options ("retry", "timeout:minutes=5", "resources:cpu=2,memory=500",
+--- "catch:var=failure") to every step that does not set that option itself. Raises with a
+--- message naming the spec on errors.
+function Flow:_apply_with(spec)
+  local name, rest = spec:match('^([%a_][%w_]*)(.*)$')
+  if not name then
+    error(string.format("--with %s: expected OPTION or OPTION:key=value,...", spec), 0)
+  end
+  if not STEP_OPTIONS[name] then
+    error(string.format("--with %s: unknown step option '%s'%s", spec, name,
+      suggest(name, STEP_OPTIONS)), 0)
+  end
+  if name == 'environment' then
+    error(string.format('--with %s: set environment variables in the flow file or the '
+      .. 'shell', spec), 0)
+  end
+  local value
+  if rest == '' then
+    if name == 'retry' then
+      value = 3
+    else
+      error(string.format("--with %s: option '%s' needs values, like %s:key=value", spec,
+        name, name), 0)
+    end
+  else
+    if rest:sub(1, 1) ~= ':' then
+      error(string.format("--with %s: expected OPTION or OPTION:key=value,...", spec), 0)
+    end
+    value = {}
+    for pair in (rest:sub(2) .. ','):gmatch('([^,]*),') do
+      local k, v = pair:match('^([%a_][%w_]*)=(.+)$')
+      if not k then
+        error(string.format("--with %s: '%s' is not key=value", spec, pair), 0)
+      end
+      value[k] = math.tointeger(tonumber(v)) or tonumber(v) or v
+    end
+    if name == 'catch' then
+      if value.var == nil or next(value, next(value)) ~= nil then
+        error(string.format('--with %s: catch takes var=NAME', spec), 0)
+      end
+      value = value.var
+    end
+  end
+  local msg = STEP_OPTIONS[name](value)
+  if msg then
+    error(string.format("--with %s: option '%s' %s", spec, name, msg), 0)
+  end
+  for _, step in ipairs(self._step_list) do
+    if step.opts[name] == nil then
+      step.opts[name] = value
+    end
+  end
+end
+
 --- One-line summary of a step's options for `luaflow show`, or nil.
 function Flow:_options_text(name)
   local s = self._steps[name]

@@ -142,3 +142,24 @@ test_csv_include_file() {
   expect_rc 2
   expect_err "parameter --csv: no file 'missing.csv'"
 }
+
+# Chapter 4: retry, timeout, catch.
+
+test_book_retry_flow() {
+  lf run "$ROOT/flows/retry.lua"
+  expect_rc 0
+  expect_out "Lucky you!"
+  expect_out "Phew!"
+}
+
+test_book_timeout_flow() {
+  lf run "$ROOT/flows/timeout.lua"
+  expect_rc 0
+  expect_out "success!"
+}
+
+test_book_catch_flow_in_exec_mode() {
+  LUAFLOW_FORKSERVER=0 lf run "$ROOT/flows/catch_divide_by_zero.lua" --with timeout:minutes=1
+  expect_rc 0
+  expect_out "results	10 5"
+}

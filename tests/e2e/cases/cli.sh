@@ -154,14 +154,6 @@ test_reindex_reproduces_index() {
   expect_eq "$after" "$before" "(reindex reproduces the index)"
 }
 
-test_with_is_not_available_yet() {
-  lf run "$ROOT/flows/hello.lua" --with retry
-  expect_rc 2
-  expect_err "--with retry: step options from the command line are not supported yet; set them in the flow file"
-  [ -e "$CASE_DIR/.luaflow/HelloWorldFlow" ] && fail "a run was started"
-  true
-}
-
 test_exec_mode_without_fork_server() {
   LUAFLOW_FORKSERVER=0 lf run "$ROOT/flows/counter_branch.lua" --creature owl
   expect_rc 0
