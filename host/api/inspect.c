@@ -253,7 +253,10 @@ LF_API lf_status lf_run_dump(lf_ctx *ctx, const char *spec, char **out)
     if (st != LF_OK) {
       break;
     }
-    lf_dynbuf_addf(&b, "%s/%s/%s/%s\n", ps.parts[0], ps.parts[1], ps.parts[2], tasks[i]);
+    const char *origin = lf_json_get_str(rec, "origin");
+    lf_dynbuf_addf(&b, "%s/%s/%s/%s%s%s%s\n", ps.parts[0], ps.parts[1], ps.parts[2], tasks[i],
+                   origin != NULL ? " (cloned from " : "", origin != NULL ? origin : "",
+                   origin != NULL ? ")" : "");
     const lf_json *arts = lf_json_get(rec, "artifacts");
     size_t width = 4;
     for (size_t k = 0; arts != NULL && k < arts->n; k++) {

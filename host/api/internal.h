@@ -57,6 +57,7 @@ struct lf_run {
   char *flow;
   char *run_id;
   char *pathspec;
+  char *origin; ///< resume: "Flow/run" it continues, or NULL
 };
 
 /// Sets the context's error message from `err` and returns its code.

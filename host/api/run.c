@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/internal.h"
+#include "api/resume.h"
 #include "core/alloc.h"
 #include "core/dynbuf.h"
 #include "core/fs.h"
@@ -235,7 +236,8 @@ static lf_status resolve_params(lf_flow *f, const lf_run_opts *o, param_value *v
 
 static void write_run_record(lf_jw *w, const lf_flow *f, const char *run_id,
                              const param_value *values, const lf_run_opts *o,
-                             const char *status, int64_t created, int64_t finished)
+                             const char *origin, const char *status, int64_t created,
+                             int64_t finished)
 {
   lf_jw_obj_begin(w);
   lf_jw_key(w, "format");
@@ -290,7 +292,18 @@ static void write_run_record(lf_jw *w, const lf_flow *f, const char *run_id,
   lf_free(v);
   lf_jw_arr_end(w);
   lf_jw_key(w, "origin_run");
-  lf_jw_null(w);
+  if (origin != NULL) {
+    lf_jw_str(w, origin);
+  } else {
+    lf_jw_null(w);
+  }
+  // Who runs it, so a later run can tell a run whose scheduler died (resume.c).
+  char host[256] = "";
+  gethostname(host, sizeof(host) - 1);
+  lf_jw_key(w, "host");
+  lf_jw_str(w, host);
+  lf_jw_key(w, "scheduler_pid");
+  lf_jw_int(w, (int64_t)getpid());
   lf_jw_obj_end(w);
 }
 
@@ -402,8 +415,22 @@ LF_API lf_status lf_flow_run(lf_flow *f, const lf_run_opts *opts, lf_run **out)
   if (meta == NULL) {
     return ctx->err.code;
   }
+  lf_api_mark_orphans(f, store, meta);
   param_value *values = lf_xcalloc(f->nparams + 1, sizeof(param_value));
-  lf_status st = resolve_params(f, &o, values, &err);
+  lf_resume_plan plan;
+  memset(&plan, 0, sizeof(plan));
+  lf_status st = LF_OK;
+  if (o.resume) {
+    if (o.params != NULL && o.params[0] != NULL) {
+      st = LF_ERR(&err, LF_ERR_USAGE,
+                  "resume takes the parameters of the run it continues; --%s cannot be given",
+                  o.params[0]);
+    } else {
+      st = lf_api_resume_plan(f, store, meta, o.origin_run_id, o.resume_step, &plan, &err);
+    }
+  } else {
+    st = resolve_params(f, &o, values, &err);
+  }
   char run_id[32] = "";
   lf_dynbuf rec;
   lf_dynbuf_init(&rec, RECORD_MAX);
@@ -414,19 +441,34 @@ LF_API lf_status lf_flow_run(lf_flow *f, const lf_run_opts *opts, lf_run **out)
   }
   // Parameter values are stored (and checked) before the run exists, so bad values never
   // leave a run behind.
-  params_job job = {.flow = f, .values = values, .n = f->nparams, .store = store};
-  lf_err_clear(&job.err);
-  lf_lua_host host = {.store = store, .flow = f->name};
-  lf_lua_set_host(f->L, &host);
-  lua_pushcfunction(f->L, store_params);
-  lua_pushlightuserdata(f->L, &job);
-  st = lf_lua_pcall(f->L, 1, 0, LF_ERR_INTERNAL, NULL, &err);
-  if (st == LF_OK && job.err.code != LF_OK) {
-    err = job.err;
-    st = job.err.code;
-  }
-  if (st != LF_OK) {
-    goto done;
+  if (o.resume) {
+    // The origin's parameter values, unchanged.
+    const lf_json *arts = lf_json_get(plan.origin_params, "artifacts");
+    for (size_t i = 0; i < f->nparams; i++) {
+      const lf_json *a = lf_json_get(arts, f->params[i].artifact);
+      values[i].p = &f->params[i];
+      values[i].present = true;
+      snprintf(values[i].meta.sha, sizeof(values[i].meta.sha), "%s",
+               lf_json_get_str(a, "sha") != NULL ? lf_json_get_str(a, "sha") : "");
+      snprintf(values[i].meta.type, sizeof(values[i].meta.type), "%s",
+               lf_json_get_str(a, "type") != NULL ? lf_json_get_str(a, "type") : "");
+      values[i].meta.size = (uint64_t)lf_json_get_int(a, "size", 0);
+    }
+  } else {
+    params_job job = {.flow = f, .values = values, .n = f->nparams, .store = store};
+    lf_err_clear(&job.err);
+    lf_lua_host host = {.store = store, .flow = f->name};
+    lf_lua_set_host(f->L, &host);
+    lua_pushcfunction(f->L, store_params);
+    lua_pushlightuserdata(f->L, &job);
+    st = lf_lua_pcall(f->L, 1, 0, LF_ERR_INTERNAL, NULL, &err);
+    if (st == LF_OK && job.err.code != LF_OK) {
+      err = job.err;
+      st = job.err.code;
+    }
+    if (st != LF_OK) {
+      goto done;
+    }
   }
   st = reserve_run(store, f->name, NULL, 0, run_id, sizeof(run_id), &err);
   if (st != LF_OK) {
@@ -434,7 +476,7 @@ LF_API lf_status lf_flow_run(lf_flow *f, const lf_run_opts *opts, lf_run **out)
   }
   lf_jw w;
   lf_jw_init(&w, &rec, false);
-  write_run_record(&w, f, run_id, values, &o, "running", created, 0);
+  write_run_record(&w, f, run_id, values, &o, plan.origin_run, "running", created, 0);
   char *key = lf_xasprintf("%s/%s/_run.json", f->name, run_id);
   st = lf_store_put(store, key, rec.data, rec.len, &err);
   lf_free(key);
@@ -518,7 +560,12 @@ LF_API lf_status lf_flow_run(lf_flow *f, const lf_run_opts *opts, lf_run **out)
       goto done;
     }
   }
-  emit_run(&o, LF_EVENT_RUN_STARTED, f->name, run_id, NULL);
+  char *resuming = plan.origin_run != NULL
+                     ? lf_xasprintf("resuming %s/%s from step '%s'", f->name, plan.origin_run,
+                                    plan.step)
+                     : NULL;
+  emit_run(&o, LF_EVENT_RUN_STARTED, f->name, run_id, resuming);
+  lf_free(resuming);
 
   uv_loop_t *loop = lf_api_loop(ctx);
   lf_sched_opts so = {
@@ -534,6 +581,8 @@ LF_API lf_status lf_flow_run(lf_flow *f, const lf_run_opts *opts, lf_run **out)
     .meta = meta,
     .luaflow_bin = ctx->luaflow_bin,
     .with = o.with,
+    .origin_run = plan.origin_run,
+    .clone_steps = plan.clone,
     .max_workers = o.max_workers,
     .max_num_splits = o.max_num_splits,
     .on_event = o.on_event,
@@ -565,7 +614,8 @@ LF_API lf_status lf_flow_run(lf_flow *f, const lf_run_opts *opts, lf_run **out)
   lf_err_clear(&rerr);
   lf_dynbuf_reset(&rec);
   lf_jw_init(&w, &rec, false);
-  write_run_record(&w, f, run_id, values, &o, status, created, lf_time_now_us());
+  write_run_record(&w, f, run_id, values, &o, plan.origin_run, status, created,
+                   lf_time_now_us());
   key = lf_xasprintf("%s/%s/_run.json", f->name, run_id);
   lf_status rst = lf_store_put(store, key, rec.data, rec.len, &rerr);
   lf_free(key);
@@ -587,8 +637,10 @@ done:
     r->flow = lf_xstrdup(f->name);
     r->run_id = lf_xstrdup(run_id);
     r->pathspec = lf_xasprintf("%s/%s", f->name, run_id);
+    r->origin = plan.origin_run != NULL ? lf_xasprintf("%s/%s", f->name, plan.origin_run) : NULL;
     *out = r;
   }
+  lf_api_resume_plan_free(&plan);
   if (st != LF_OK) {
     return lf_api_fail(ctx, &err);
   }
@@ -603,7 +655,13 @@ LF_API void lf_run_free(lf_run *r)
   lf_free(r->flow);
   lf_free(r->run_id);
   lf_free(r->pathspec);
+  lf_free(r->origin);
   lf_free(r);
+}
+
+LF_API const char *lf_run_origin(const lf_run *r)
+{
+  return r->origin;
 }
 
 LF_API const char *lf_run_id(const lf_run *r)

@@ -182,8 +182,9 @@ static void on_event(void *ud, const lf_event *ev)
   char buf[2048];
   switch (ev->kind) {
   case LF_EVENT_RUN_STARTED:
-    snprintf(buf, sizeof(buf), "Workflow starting (run-id %s): %s/%s", ev->run_id, ev->flow,
-             ev->run_id);
+    snprintf(buf, sizeof(buf), "Workflow starting (run-id %s): %s/%s%s%s", ev->run_id,
+             ev->flow, ev->run_id, ev->message != NULL ? ", " : "",
+             ev->message != NULL ? ev->message : "");
     print_line(p, stdout, ev, buf, NULL);
     break;
   case LF_EVENT_TASK_STARTED:
@@ -194,6 +195,10 @@ static void on_event(void *ud, const lf_event *ev)
     break;
   case LF_EVENT_TASK_FINISHED:
     print_line(p, stdout, ev, "Task finished successfully.", NULL);
+    break;
+  case LF_EVENT_TASK_CLONED:
+    snprintf(buf, sizeof(buf), "Cloned from %s.", ev->message != NULL ? ev->message : "?");
+    print_line(p, stdout, ev, buf, NULL);
     break;
   case LF_EVENT_TASK_FAILED:
     snprintf(buf, sizeof(buf), "Task failed: %s", ev->message != NULL ? ev->message : "");
@@ -235,17 +240,34 @@ static bool parse_int_opt(const char *name, const char *v, int *out)
   return true;
 }
 
-int cmd_run(int argc, char **argv)
+static const char resume_usage[] =
+  "usage: luaflow resume FLOW.lua [STEP] [--origin-run-id ID] [options]\n\n"
+  "Starts a new run that continues a past one: the tasks of steps before STEP that\n"
+  "completed are cloned (not run again) and the rest runs with the current code.\n"
+  "Default origin: your latest run of the flow. Default STEP: the first step that did\n"
+  "not complete; its completed tasks are cloned too, so only the missing and failed ones\n"
+  "run. A STEP named explicitly runs again in full. Parameters are those of the origin\n"
+  "run.\n\n";
+
+static int run_or_resume(int argc, char **argv, bool resume)
 {
+  const char *usage = resume ? "usage: luaflow resume FLOW.lua [STEP] [--origin-run-id ID] "
+                               "[options]"
+                             : "usage: luaflow run FLOW.lua [--PARAM value ...] [options]";
   if (argc < 2 || argv[1][0] == '-') {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-      printf("usage: luaflow run FLOW.lua [--PARAM value ...] [options]\n\n%s",
-             run_options_help);
+      if (resume) {
+        printf("%s%s", resume_usage, run_options_help);
+      } else {
+        printf("%s\n\n%s", usage, run_options_help);
+      }
       return CLI_OK;
     }
-    cli_error("usage: luaflow run FLOW.lua [--PARAM value ...] [options]");
+    cli_error("%s", usage);
     return CLI_USAGE;
   }
+  const char *origin = NULL;
+  const char *resume_step = NULL;
   const char *flow_path = argv[1];
   cli_common common = {0};
   const char **params = calloc((size_t)argc * 2 + 2, sizeof(char *));
@@ -276,10 +298,10 @@ int cmd_run(int argc, char **argv)
       continue;
     }
     static const char *const valued[] = {"--max-workers", "--max-num-splits", "--tag",
-                                         "--run-id-file", "--with"};
+                                         "--run-id-file", "--with", "--origin-run-id"};
     int which = -1;
     const char *val = NULL;
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < (resume ? 6 : 5); k++) {
       size_t n = strlen(valued[k]);
       if (strncmp(a, valued[k], n) == 0 && (a[n] == '\0' || a[n] == '=')) {
         which = k;
@@ -310,7 +332,20 @@ int cmd_run(int argc, char **argv)
       if (which == 4) {
         with[nw++] = val;
       }
+      if (which == 5) {
+        origin = val;
+      }
       continue;
+    }
+    if (resume && a[0] != '-' && resume_step == NULL) {
+      resume_step = a;
+      continue;
+    }
+    if (resume) {
+      cli_error("resume takes the parameters of the run it continues; '%s' is not a resume "
+                "option (see luaflow resume --help)",
+                a);
+      goto out;
     }
     if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
       cli_error("unexpected argument '%s' (parameters are given as --NAME VALUE)", a);
@@ -397,6 +432,9 @@ int cmd_run(int argc, char **argv)
   o.run_id_file = run_id_file;
   o.on_event = on_event;
   o.event_ud = &pr;
+  o.resume = resume;
+  o.origin_run_id = origin;
+  o.resume_step = resume_step;
   st = lf_flow_run(flow, &o, &run);
   clear_progress(&pr);
   for (size_t i = 0; i < pr.nsteps; i++) {
@@ -409,6 +447,10 @@ int cmd_run(int argc, char **argv)
       fmt_time(now_us(), ts, sizeof(ts));
       fprintf(stderr, "%s Run %s %s: %s\n", ts, lf_run_pathspec(run),
               st == LF_ERR_INTERRUPTED ? "was interrupted" : "failed", lf_ctx_errmsg(ctx));
+      if (st == LF_ERR_INTERRUPTED || st == LF_ERR_TASK) {
+        fprintf(stderr, "%s To continue it: luaflow resume %s --origin-run-id %s\n", ts,
+                flow_path, lf_run_id(run));
+      }
     } else {
       cli_error("%s", lf_ctx_errmsg(ctx));
     }
@@ -426,4 +468,14 @@ out:
   free(with);
   free(raw);
   return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+  return run_or_resume(argc, argv, false);
+}
+
+int cmd_resume(int argc, char **argv)
+{
+  return run_or_resume(argc, argv, true);
 }

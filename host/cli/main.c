@@ -15,6 +15,7 @@ static const char usage[] =
   "\n"
   "Commands:\n"
   "  run FLOW.lua [--PARAM value ...] [options]   run a flow (see run --help)\n"
+  "  resume FLOW.lua [STEP] [--origin-run-id ID]  continue a failed run (see resume --help)\n"
   "  show FLOW.lua                                print the flow's graph and step docs\n"
   "  check FLOW.lua                               validate a flow without running it\n"
   "  logs Flow/run/step[/task] [--stdout|--stderr] print the output of past tasks\n"
@@ -120,6 +121,7 @@ int main(int argc, char **argv)
     int (*fn)(int, char **);
   } cmds[] = {
     {"run",     cmd_run    },
+    {"resume",  cmd_resume },
     {"step",    cmd_step   },
     {"show",    cmd_show   },
     {"check",   cmd_check  },

@@ -998,3 +998,40 @@ static void put_escaped(lf_jw *w, const char *s, size_t n)
   put(w, s + run, n - run);
   put(w, "\"", 1);
 }
+
+void lf_jw_value(lf_jw *w, const lf_json *v)
+{
+  switch (v->type) {
+  case LF_JSON_NULL:
+    lf_jw_null(w);
+    break;
+  case LF_JSON_FALSE:
+  case LF_JSON_TRUE:
+    lf_jw_bool(w, v->type == LF_JSON_TRUE);
+    break;
+  case LF_JSON_INT:
+    lf_jw_int(w, v->i);
+    break;
+  case LF_JSON_NUMBER:
+    lf_jw_num(w, v->d);
+    break;
+  case LF_JSON_STRING:
+    lf_jw_strn(w, v->s, v->slen);
+    break;
+  case LF_JSON_ARRAY:
+    lf_jw_arr_begin(w);
+    for (size_t i = 0; i < v->n; i++) {
+      lf_jw_value(w, v->items[i]);
+    }
+    lf_jw_arr_end(w);
+    break;
+  case LF_JSON_OBJECT:
+    lf_jw_obj_begin(w);
+    for (size_t i = 0; i < v->n; i++) {
+      lf_jw_keyn(w, v->keys[i], v->keylens[i]);
+      lf_jw_value(w, v->items[i]);
+    }
+    lf_jw_obj_end(w);
+    break;
+  }
+}

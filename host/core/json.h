@@ -109,3 +109,5 @@ void lf_jw_bool(lf_jw *w, bool v);
 void lf_jw_null(lf_jw *w);
 /// Inserts an already-encoded JSON value verbatim (not validated).
 void lf_jw_raw(lf_jw *w, const char *json);
+/// Writes a parsed value (and everything inside it).
+void lf_jw_value(lf_jw *w, const lf_json *v);

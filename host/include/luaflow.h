@@ -111,6 +111,7 @@ typedef enum lf_event_kind {
   LF_EVENT_TASK_FAILED = 3,
   LF_EVENT_TASK_OUTPUT = 4, ///< one line of a task's stdout (stream 1) or stderr (stream 2)
   LF_EVENT_RUN_FINISHED = 5,
+  LF_EVENT_TASK_CLONED = 6, ///< resume: committed from the origin run's task (`message`)
 } lf_event_kind;
 
 typedef struct lf_event {
@@ -144,6 +145,11 @@ typedef struct lf_run_opts {
   const char *const *with;   ///< `--with` options ("retry", "batch:cpu=4"), NULL-terminated
   lf_event_fn on_event;      ///< progress callback; may be NULL
   void *event_ud;            ///< passed to on_event
+  int resume;                ///< non-zero: continue a past run (`luaflow resume`); the new
+                             ///< run clones the origin's completed tasks before resume_step
+  const char *origin_run_id; ///< resume: the run to continue; NULL: this user's latest run
+  const char *resume_step;   ///< resume: first step to run again; NULL: the first that did
+                             ///< not complete
 } lf_run_opts;
 
 /// Static text for a status code; never NULL.
@@ -191,6 +197,8 @@ LF_API void lf_run_free(lf_run *run);
 LF_API const char *lf_run_id(const lf_run *run);
 /// The run's pathspec "Flow/run". Borrowed.
 LF_API const char *lf_run_pathspec(const lf_run *run);
+/// Resume: the run this one continues ("Flow/run"), or NULL. Borrowed.
+LF_API const char *lf_run_origin(const lf_run *run);
 
 /// Reads artifact `name` of task `pathspec` ("Flow/run/step/task") from the datastore.
 /// @param[out] out the value; caller frees with lf_value_free().

@@ -9,6 +9,8 @@
 // then the join task is created with the arrivals ordered by branch index.
 #include "sched/sched.h"
 
+#include "sched/sched_internal.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,79 +26,6 @@
 #define LOG_MAX ((size_t)256 * 1024 * 1024)
 // Grace period between SIGTERM and SIGKILL when interrupting.
 #define KILL_GRACE_MS 3000
-
-typedef struct frame {
-  size_t split_task; // index into tasks
-  int index;         // 1-based branch index
-  int count;
-} frame;
-
-typedef enum task_state {
-  T_READY,
-  T_RUNNING,
-  T_DONE,
-  T_FAILED,
-} task_state;
-
-typedef struct sched_task {
-  size_t id; // task id (1-based), index id-1 in the table
-  int step;
-  size_t *inputs; // task indexes; empty for start (its input is the parameters task)
-  size_t ninputs;
-  int split_index;
-  frame *stack;
-  size_t depth;
-  task_state state;
-  int attempt;
-  void *handle;
-  int64_t pid;
-  int64_t started_at;
-  lf_dynbuf logs[2];
-  bool logs_truncated[2];
-  lf_json *msg; // the worker's "done" message; msg.record is the committed task record
-  char *fail_msg;
-  char *fail_tb;
-  struct lf_sched *sched;
-  int catch_from;          // >= 0: the next attempt commits this failed attempt (catch)
-  bool timed_out;
-  uv_timer_t *timer;       // timeout of the running attempt, or the delay before a retry
-  int timer_stage;         // 1: timeout (SIGTERM sent at 2), 3: retry delay
-  // join barrier, when this task is a split: arrivals by branch index (SIZE_MAX = not yet)
-  size_t *arrived;
-  int narrived;
-  int nbranches;
-} sched_task;
-
-struct lf_sched {
-  lf_sched_opts o;
-  lf_executor exec;
-  sched_task **tasks;
-  size_t ntasks;
-  size_t cap;
-  size_t *queue; // FIFO of ready task indexes
-  size_t qhead;
-  size_t qlen;
-  size_t qcap;
-  int running;
-  bool failed;
-  bool interrupted;
-  bool stopping; // lf_sched_free: late reports are only bookkeeping
-  lf_err err; // first failure of the run
-  uv_timer_t kill_timer;
-  bool kill_timer_active;
-  uv_timer_t commit_timer; // index writes are batched into one transaction per interval
-  bool in_txn;
-  double cores;      // this machine's, for declared resources
-  double memory_mb;
-  double cpu_used;   // declared resources of running tasks
-  double mem_used;
-  int waiting;       // tasks waiting out a delay before their next attempt
-  // per-step progress counters, indexed by step
-  int *n_total;
-  int *n_done;
-  int *n_running;
-  int *n_failed;
-};
 
 static void emit(lf_sched *s, lf_event_kind kind, const sched_task *t, int stream,
                  const char *line, const char *message, const char *detail)
@@ -128,9 +57,14 @@ static void emit(lf_sched *s, lf_event_kind kind, const sched_task *t, int strea
   s->o.on_event(s->o.event_ud, &ev);
 }
 
-static const char *step_name(const lf_sched *s, const sched_task *t)
+const char *lf_sched_step_name(const lf_sched *s, const sched_task *t)
 {
   return lf_dag_step_at(s->o.dag, (size_t)t->step)->name;
+}
+
+static const char *step_name(const lf_sched *s, const sched_task *t)
+{
+  return lf_sched_step_name(s, t);
 }
 
 static void fail_run(lf_sched *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -291,10 +225,49 @@ static bool resources_fit(const lf_sched *s, const lf_sched_step_conf *c)
   return true;
 }
 
+static void schedule_successors(lf_sched *s, size_t idx, const lf_json *rec);
+
+// Resume: commits the task at the head of the queue from the origin run if it is one to
+// clone. Clones take no worker slot. @return true if it was cloned (or the run failed).
+static bool clone_head(lf_sched *s, size_t idx)
+{
+  sched_task *t = s->tasks[idx];
+  lf_err err;
+  lf_err_clear(&err);
+  const lf_json *orig = lf_sched_clone(s, t, &err);
+  if (orig == NULL && err.code == LF_OK) {
+    return false;
+  }
+  s->qhead = (s->qhead + 1) % s->qcap;
+  s->qlen--;
+  if (orig == NULL) {
+    t->state = T_FAILED;
+    s->n_failed[t->step]++;
+    fail_run(s, "step '%s': cannot clone task %zu from run %s: %s", step_name(s, t), t->id,
+             s->o.origin_run, err.msg);
+    return true;
+  }
+  t->state = T_DONE;
+  t->pid = lf_json_get_int(orig, "pid", 0);
+  s->n_done[t->step]++;
+  char *from = lf_xasprintf("%s/%s/%s/%s", s->o.flow_name, s->o.origin_run, step_name(s, t),
+                            lf_json_get_str(orig, "task"));
+  emit(s, LF_EVENT_TASK_CLONED, t, 0, NULL, from, NULL);
+  lf_free(from);
+  schedule_successors(s, idx, orig);
+  return true;
+}
+
 static void launch_ready(lf_sched *s)
 {
-  while (!s->failed && !s->interrupted && s->qlen > 0 && s->running < s->o.max_workers) {
+  while (!s->failed && !s->interrupted && s->qlen > 0) {
     size_t idx = s->queue[s->qhead];
+    if (s->norigin > 0 && clone_head(s, idx)) {
+      continue;
+    }
+    if (s->running >= s->o.max_workers) {
+      break;
+    }
     sched_task *t = s->tasks[idx];
     const lf_sched_step_conf *conf = conf_of(s, t);
     // First in, first out: a task waiting for resources holds back the ones behind it, so
@@ -843,11 +816,17 @@ void lf_sched_free(lf_sched *s)
   lf_free(s->n_done);
   lf_free(s->n_running);
   lf_free(s->n_failed);
+  lf_sched_clone_free(s);
   lf_free(s);
 }
 
 lf_status lf_sched_run(lf_sched *s, lf_err *err)
 {
+  lf_status cst = lf_sched_clone_load(s, err);
+  if (cst != LF_OK) {
+    lf_err_prefix(err, "cannot read run %s to resume it", s->o.origin_run);
+    return cst;
+  }
   int start = lf_dag_find(s->o.dag, "start");
   LF_ASSERT(start >= 0);
   sched_task *t = new_task(s, start, NULL, 0);

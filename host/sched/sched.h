@@ -43,6 +43,8 @@ typedef struct lf_sched_opts {
   lf_meta *meta;           ///< may be NULL (no index)
   const char *luaflow_bin; ///< the binary local workers run
   const char *const *with; ///< --with specs workers apply too; may be NULL
+  const char *origin_run;  ///< resume: the run whose tasks are cloned; NULL otherwise
+  const bool *clone_steps; ///< resume: per step, whether its tasks are cloned
   int max_workers;
   int max_num_splits;
   lf_event_fn on_event;
