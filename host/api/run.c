@@ -322,9 +322,13 @@ static lf_status index_record(lf_meta *meta, const char *text, size_t len, int k
   return st;
 }
 
-// Reserves the next run id of the flow by creating its run record exclusively.
-static lf_status reserve_run(lf_store *store, const char *flow, const char *record,
-                             size_t len, char *run_id, size_t idsize, lf_err *err)
+// Renders the run record for a candidate run id into `out` (reset first).
+typedef void (*render_fn)(void *ud, const char *run_id, lf_dynbuf *out);
+
+// Reserves the next run id of the flow by creating its run record exclusively: the record is
+// complete from the first write, so a failure right after leaves nothing half-made.
+static lf_status reserve_run(lf_store *store, const char *flow, render_fn render, void *ud,
+                             lf_dynbuf *rec, char *run_id, size_t idsize, lf_err *err)
 {
   char **names = NULL;
   size_t n = 0;
@@ -341,24 +345,40 @@ static lf_status reserve_run(lf_store *store, const char *flow, const char *reco
     }
   }
   lf_store_free_names(names, n);
-  (void)record;
-  (void)len;
   for (int tries = 0; tries < 1000; tries++, next++) {
     snprintf(run_id, idsize, "%lld", next);
+    render(ud, run_id, rec);
     char *key = lf_xasprintf("%s/%s/_run.json", flow, run_id);
     bool created = false;
-    // The placeholder is replaced with the full record right away; what matters is that
-    // only one process creates it.
-    st = lf_store_create_exclusive(store, key, "{}", 2, &created, err);
+    st = lf_store_create_exclusive(store, key, rec->data, rec->len, &created, err);
     lf_free(key);
     if (st != LF_OK) {
+      run_id[0] = '\0';
       return st;
     }
     if (created) {
       return LF_OK;
     }
   }
+  run_id[0] = '\0';
   return LF_ERR(err, LF_ERR_STORE, "cannot reserve a run id for flow '%s'", flow);
+}
+
+typedef struct run_render {
+  const lf_flow *f;
+  const param_value *values;
+  const lf_run_opts *o;
+  const char *origin;
+  int64_t created;
+} run_render;
+
+static void render_running(void *ud, const char *run_id, lf_dynbuf *out)
+{
+  const run_render *r = ud;
+  lf_dynbuf_reset(out);
+  lf_jw w;
+  lf_jw_init(&w, out, false);
+  write_run_record(&w, r->f, run_id, r->values, r->o, r->origin, "running", r->created, 0);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -470,22 +490,17 @@ LF_API lf_status lf_flow_run(lf_flow *f, const lf_run_opts *opts, lf_run **out)
       goto done;
     }
   }
-  st = reserve_run(store, f->name, NULL, 0, run_id, sizeof(run_id), &err);
-  if (st != LF_OK) {
-    goto done;
-  }
-  lf_jw w;
-  lf_jw_init(&w, &rec, false);
-  write_run_record(&w, f, run_id, values, &o, plan.origin_run, "running", created, 0);
-  char *key = lf_xasprintf("%s/%s/_run.json", f->name, run_id);
-  st = lf_store_put(store, key, rec.data, rec.len, &err);
-  lf_free(key);
+  run_render rr = {.f = f, .values = values, .o = &o, .origin = plan.origin_run,
+                   .created = created};
+  st = reserve_run(store, f->name, render_running, &rr, &rec, run_id, sizeof(run_id), &err);
   if (st == LF_OK) {
     st = index_record(meta, rec.data, rec.len, 0, &err);
   }
   if (st != LF_OK) {
     goto done;
   }
+  lf_jw w;
+  char *key = NULL;
   // The parameters pseudo-task: its artifacts are the parameters; `start` reads them.
   lf_dynbuf_reset(&rec);
   lf_jw_init(&w, &rec, false);

@@ -625,6 +625,11 @@ static lf_status run_one(worker *w, lf_err *err)
   lf_lua_host host = {.store = w->store, .flow = w->flow->name};
   lua_State *L = w->flow->L;
   lf_lua_set_host(L, &host);
+  // A declared memory need is also the step's limit: the Lua state may grow to it.
+  double mem_mb = w->flow->confs[idx].memory;
+  if (mem_mb > 0) {
+    lf_lua_set_mem_limit(L, lf_lua_mem_used(L) + (size_t)(mem_mb * 1048576.0));
+  }
   lua_pushcfunction(L, run_task);
   lua_pushlightuserdata(L, w);
   st = lf_lua_pcall(L, 1, 1, LF_ERR_TASK, &traceback, err);
@@ -632,8 +637,14 @@ static lf_status run_one(worker *w, lf_err *err)
   if (st != LF_OK) {
     if (st == LF_ERR_NOMEM) {
       lf_err_clear(err);
-      st = LF_ERR(err, LF_ERR_TASK, "step '%s': out of memory (the Lua state reached its "
-                  "limit or the machine ran out)", o->step);
+      if (mem_mb > 0) {
+        st = LF_ERR(err, LF_ERR_TASK,
+                    "step '%s': out of memory: it needs more than its resources.memory of "
+                    "%g MB",
+                    o->step, mem_mb);
+      } else {
+        st = LF_ERR(err, LF_ERR_TASK, "step '%s': out of memory", o->step);
+      }
     }
     goto done;
   }

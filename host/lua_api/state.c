@@ -165,6 +165,13 @@ void lf_lua_state_free(lua_State *L)
   lf_free(a);
 }
 
+void lf_lua_set_mem_limit(lua_State *L, size_t limit)
+{
+  void *ud = NULL;
+  lua_getallocf(L, &ud);
+  ((state_alloc *)ud)->limit = limit;
+}
+
 size_t lf_lua_mem_used(lua_State *L)
 {
   void *ud = NULL;

@@ -32,6 +32,9 @@ lf_status lf_lua_pcall(lua_State *L, int nargs, int nresults, lf_status code, ch
 /// Registers a C-module opener so `require(name)` finds it (package.preload[name] = open).
 void lf_lua_preload(lua_State *L, const char *name, lua_CFunction open);
 
+/// Sets the most bytes the state may hold (0 = no limit); allocations beyond it fail, which
+/// Lua raises as a memory error.
+void lf_lua_set_mem_limit(lua_State *L, size_t limit);
 /// Bytes currently held by the state's allocator.
 size_t lf_lua_mem_used(lua_State *L);
 

@@ -538,11 +538,13 @@ static void store_logs_and_attempt(lf_sched *s, sched_task *t, bool ok, int64_t 
   lf_jw_obj_end(&w);
   char *key = lf_xasprintf("%s.attempt.json", prefix);
   lf_err_clear(&err);
-  if (lf_store_put(s->o.store, key, b.data, b.len, &err) != LF_OK) {
+  bool saved = lf_store_put(s->o.store, key, b.data, b.len, &err) == LF_OK;
+  if (!saved) {
     LF_LOGW("cannot save the attempt record '%s': %s", key, err.msg);
   }
   lf_free(key);
-  if (s->o.meta != NULL) {
+  // The index holds only what the datastore holds, so reindex reproduces it.
+  if (saved && s->o.meta != NULL) {
     begin_index(s);
     lf_err_clear(&err);
     lf_json *rec = lf_json_parse(b.data, b.len, &err);
@@ -684,6 +686,11 @@ void lf_sched_on_exit(lf_sched *s, void *task_ud, int64_t exit_status, int term_
   if (!ok && t->fail_msg == NULL) {
     if (protocol_error != NULL) {
       t->fail_msg = lf_xstrdup(protocol_error);
+    } else if (term_signal == SIGKILL) {
+      // Nobody here sent it: most likely the kernel's out-of-memory killer.
+      t->fail_msg = lf_xasprintf("the task was killed by signal %d (%s; if nobody killed it, "
+                                 "the system probably ran out of memory)",
+                                 term_signal, strsignal(term_signal));
     } else if (term_signal != 0) {
       t->fail_msg = lf_xasprintf("the task was killed by signal %d (%s)", term_signal,
                                  strsignal(term_signal));

@@ -73,6 +73,10 @@ typedef struct lf_store_backend {
 
 typedef struct lf_store lf_store;
 
+/// Testing aid: with LUAFLOW_FAULT_WRITES=N[:eio|:enospc] set, replaces *be/*self with a
+/// backend that fails the Nth write of this process (store_fault.c). @return true if wrapped.
+bool lf_store_fault_wrap(const lf_store_backend **be, void **self);
+
 /// Wraps a backend. Takes ownership of `self` (freed with be->free by lf_store_free).
 /// @param[in] be borrowed; must outlive the store (normally a static const table)
 /// @return never NULL

@@ -70,7 +70,10 @@ lf_store *lf_store_open_local(const char *root, lf_err *err)
   }
   fs_store *fs = lf_xcalloc(1, sizeof(*fs));
   fs->root = abs;
-  return lf_store_new(&fs_backend, fs);
+  const lf_store_backend *be = &fs_backend;
+  void *self = fs;
+  lf_store_fault_wrap(&be, &self);
+  return lf_store_new(be, self);
 }
 
 static lf_status fs_put(void *self, const char *key, const void *data, size_t len,

@@ -140,7 +140,8 @@ end)
 flow:step('end', function(self) end)
 return flow
 LUA
-  lf run crash.lua
+  # Under AddressSanitizer, let the signal end the task as it would in a release build.
+  ASAN_OPTIONS="handle_segv=0:${ASAN_OPTIONS:-}" lf run crash.lua
   expect_rc 1
   expect_err "Task failed: the task was killed by signal 11 (Segmentation fault)"
   lf run crash.lua --how exit
@@ -225,4 +226,26 @@ LUA
   lf run res.lua --max-workers 16
   expect_rc 0
   expect_out "one at a time"
+}
+
+test_task_exceeding_its_memory_fails() {
+  flow mem.lua <<'LUA'
+local luaflow = require('luaflow')
+local flow = luaflow.flow('MemoryFlow')
+flow:step('start', { resources = { memory = 20 } }, function(self)
+  local t = {}
+  for i = 1, 50 do t[i] = string.rep(string.char(65 + i % 26), 1 << 20) .. i end
+  self:next('end')
+end)
+flow:step('end', function(self) end)
+return flow
+LUA
+  lf run mem.lua
+  expect_rc 1
+  expect_err "Task failed: step 'start': out of memory: it needs more than its resources.memory of 20 MB"
+  lf run mem.lua --with resources:memory=200
+  expect_rc 1
+  sed -i 's/memory = 20 /memory = 200 /' "$CASE_DIR/mem.lua"
+  lf run mem.lua
+  expect_rc 0
 }
