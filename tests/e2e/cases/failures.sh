@@ -249,3 +249,24 @@ LUA
   lf run mem.lua
   expect_rc 0
 }
+
+test_retry_waits_between_attempts() {
+  flow wait.lua <<'LUA'
+local luaflow = require('luaflow')
+local flow = luaflow.flow('RetryWaitFlow')
+flow:step('start', { retry = { times = 1, minutes_between_retries = 0.025 } }, function(self)
+  local f = io.open('stamps', 'a')
+  f:write(string.format('%.3f\n', require('luaflow._host').now()))
+  f:close()
+  if luaflow.current.retry_count == 0 then error('not yet') end
+  self:next('end')
+end)
+flow:step('end', function(self) end)
+return flow
+LUA
+  lf run wait.lua
+  expect_rc 0
+  local gap
+  gap=$(awk 'NR==1{a=$1} NR==2{printf "%d", ($1-a)*1000}' "$CASE_DIR/stamps")
+  [ -n "$gap" ] && [ "$gap" -ge 1400 ] || fail "the second attempt came $gap ms after the first (want >= 1500 ms)"
+}
