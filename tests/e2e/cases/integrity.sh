@@ -166,7 +166,7 @@ local luaflow = require('luaflow')
 local flow = luaflow.flow('DaemonFlow')
 flow:step('start', function(self)
   -- A background process that keeps the task's stdout open long after the task ends.
-  os.execute('sleep 60 &')
+  os.execute('sleep 60 & echo $! > leftover.pid')
   print('started a background sleep')
   self:next('end')
 end)
@@ -179,7 +179,7 @@ LUA
   expect_out "started a background sleep"
   expect_out "end ran"
   [ $((SECONDS - t0)) -lt 20 ] || fail "the run waited $((SECONDS - t0)) s for a leftover process"
-  pkill -f "sleep 60" || true
+  kill "$(cat "$CASE_DIR/leftover.pid")" 2>/dev/null || true
 }
 
 test_store_write_faults_keep_datastore_and_index_consistent() {
