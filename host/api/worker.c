@@ -622,7 +622,10 @@ static lf_status run_one(worker *w, lf_err *err)
       goto done;
     }
   }
-  lf_lua_host host = {.store = w->store, .flow = w->flow->name};
+  lf_lua_host host = {.store = w->store,
+                      .flow = w->flow->name,
+                      .root = w->ctx->datastore_root,
+                      .user = lf_api_username()};
   lua_State *L = w->flow->L;
   lf_lua_set_host(L, &host);
   // A declared memory need is also the step's limit: the Lua state may grow to it.

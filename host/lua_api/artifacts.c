@@ -219,6 +219,23 @@ static int l_host_put(lua_State *L)
   return 2;
 }
 
+// host.root() -> the datastore root, host.user() -> the user name (nil outside a task)
+static int l_host_root(lua_State *L)
+{
+  lua_getfield(L, LUA_REGISTRYINDEX, HOST_KEY);
+  lf_lua_host *h = lua_touserdata(L, -1);
+  lua_pushstring(L, h != NULL ? h->root : NULL);
+  return 1;
+}
+
+static int l_host_user(lua_State *L)
+{
+  lua_getfield(L, LUA_REGISTRYINDEX, HOST_KEY);
+  lf_lua_host *h = lua_touserdata(L, -1);
+  lua_pushstring(L, h != NULL ? h->user : NULL);
+  return 1;
+}
+
 static int l_host_typeof(lua_State *L)
 {
   luaL_checkany(L, 1);
@@ -241,7 +258,9 @@ int lf_lua_open_host(lua_State *L)
     {"load",   l_host_load  },
     {"now",    l_host_now   },
     {"put",    l_host_put   },
+    {"root",   l_host_root  },
     {"typeof", l_host_typeof},
+    {"user",   l_host_user  },
     {NULL,     NULL         },
   };
   luaL_newlib(L, funcs);

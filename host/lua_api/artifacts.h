@@ -36,6 +36,8 @@ void lf_lua_push_json(lua_State *L, const lf_json *j);
 typedef struct lf_lua_host {
   lf_store *store;
   const char *flow;
+  const char *root; ///< the datastore root (for luaflow.client); may be NULL
+  const char *user; ///< the user name (the client's default namespace); may be NULL
 } lf_lua_host;
 /// Installs `h` (borrowed; must outlive the state's use of luaflow._host).
 void lf_lua_set_host(lua_State *L, lf_lua_host *h);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 const lf_lua_cmodule lf_lua_cmodules[] = {
-  {"luaflow._host", lf_lua_open_host},
+  {"luaflow._host",  lf_lua_open_host },
+  {"luaflow._index", lf_lua_open_index},
   {NULL,            NULL            },
 };

@@ -13,3 +13,4 @@ typedef struct lf_lua_cmodule {
 extern const lf_lua_cmodule lf_lua_cmodules[];
 
 int lf_lua_open_host(lua_State *L);
+int lf_lua_open_index(lua_State *L);

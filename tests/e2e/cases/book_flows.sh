@@ -163,3 +163,18 @@ test_book_catch_flow_in_exec_mode() {
   expect_rc 0
   expect_out "results	10 5"
 }
+
+# Listings 3.10-3.12: train, then predict with the latest successful training run.
+test_book_classifier_train_and_predict() {
+  lf run "$ROOT/flows/classifier_predict.lua" --vector '[0, 0, 0, 0]'
+  expect_rc 1
+  expect_err "no successful ClassifierTrainFlow run: run flows/classifier_train.lua first"
+  lf run "$ROOT/flows/classifier_train.lua"
+  expect_rc 0
+  expect_out "accuracy 1.00"
+  lf run "$ROOT/flows/classifier_predict.lua" --vector '[0.2, 3.8, 4.1, 3.9]'
+  expect_rc 0
+  expect_out "Model	nearest-centroid	from	ClassifierTrainFlow/1	predicts class	3"
+  lf dump ClassifierPredictFlow/2/end
+  expect_out 'string(21) "ClassifierTrainFlow/1"'
+}
