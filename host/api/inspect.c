@@ -13,6 +13,7 @@
 #include "core/json.h"
 #include "lua_api/artifacts.h"
 #include "lua_api/codec.h"
+#include "lua_api/history.h"
 #include "lua_api/state.h"
 
 #define RECORD_MAX ((size_t)64 << 20)
@@ -422,4 +423,48 @@ LF_API lf_status lf_ctx_reindex(lf_ctx *ctx)
   lf_err_clear(&err);
   lf_status st = lf_api_reindex(store, meta, &err);
   return st == LF_OK ? LF_OK : lf_api_fail(ctx, &err);
+}
+
+LF_API lf_status lf_run_tag(lf_ctx *ctx, const char *spec, const char *const *add,
+                            const char *const *remove, char **out)
+{
+  *out = NULL;
+  lf_err err;
+  lf_err_clear(&err);
+  lf_store *store = lf_api_store(ctx);
+  lf_meta *meta = store != NULL ? lf_api_meta(ctx) : NULL;
+  if (store == NULL || meta == NULL) {
+    return ctx->err.code;
+  }
+  pathspec ps;
+  lf_status st = parse_pathspec(spec, 2, 2, &ps, &err);
+  if (st != LF_OK) {
+    lf_err_clear(&err);
+    LF_ERR(&err, LF_ERR_USAGE, "'%s' is not a run pathspec: expected Flow/run", spec);
+    return lf_api_fail(ctx, &err);
+  }
+  size_t nadd = 0;
+  size_t nremove = 0;
+  while (add != NULL && add[nadd] != NULL) {
+    nadd++;
+  }
+  while (remove != NULL && remove[nremove] != NULL) {
+    nremove++;
+  }
+  char **tags = NULL;
+  size_t n = 0;
+  st = lf_lua_history_tag(store, meta, ps.parts[0], ps.parts[1], add, nadd, remove, nremove,
+                          &tags, &n, &err);
+  free_pathspec(&ps);
+  if (st != LF_OK) {
+    return lf_api_fail(ctx, &err);
+  }
+  lf_dynbuf b;
+  lf_dynbuf_init(&b, (size_t)1 << 24);
+  for (size_t i = 0; i < n; i++) {
+    lf_dynbuf_addf(&b, "%s\n", tags[i]);
+  }
+  lf_store_free_names(tags, n);
+  *out = lf_dynbuf_take(&b, NULL);
+  return LF_OK;
 }

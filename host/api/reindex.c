@@ -3,6 +3,7 @@
 // and attempt record to the metadata index writers. The walk uses only the store's list/get
 // interface, so it works the same over a local directory and S3.
 #include "api/reindex.h"
+#include "lua_api/history.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -170,7 +171,9 @@ static lf_status index_record(lf_store *store, lf_meta *meta, const char *key, r
   if (s != LF_OK) {
     return LF_ERR(err, s, "%s", local.msg);
   }
-  lf_json *j = lf_json_parse(data, len, &local);
+  // A run record carries the tags changed since in _tags.json.
+  lf_json *j = kind == R_RUN ? lf_lua_history_run_record(store, data, len, &local)
+                             : lf_json_parse(data, len, &local);
   lf_free(data);
   if (j == NULL) {
     char *where = lf_store_describe(store, key);

@@ -19,6 +19,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "lua_api/history.h"
 
 #define RECORD_MAX ((size_t)64 << 20)
 
@@ -277,7 +278,7 @@ void lf_api_mark_orphans(lf_flow *f, lf_store *store, lf_meta *meta)
         lf_jw_obj_end(&w);
         lf_err_clear(&err);
         if (lf_store_put(store, key, b.data, b.len, &err) == LF_OK) {
-          lf_json *updated = lf_json_parse(b.data, b.len, &err);
+          lf_json *updated = lf_lua_history_run_record(store, b.data, b.len, &err);
           if (updated != NULL) {
             lf_meta_put_run(meta, updated, &err);
             lf_json_free(updated);

@@ -19,6 +19,7 @@
 #include "core/json.h"
 #include "core/timeutil.h"
 #include "lua_api/artifacts.h"
+#include "lua_api/history.h"
 #include "lua_api/state.h"
 #include "sched/sched.h"
 
@@ -307,13 +308,15 @@ static void write_run_record(lf_jw *w, const lf_flow *f, const char *run_id,
   lf_jw_obj_end(w);
 }
 
-static lf_status index_record(lf_meta *meta, const char *text, size_t len, int kind,
-                              lf_err *err)
+static lf_status index_record(lf_store *store, lf_meta *meta, const char *text, size_t len,
+                              int kind, lf_err *err)
 {
   if (meta == NULL) {
     return LF_OK;
   }
-  lf_json *doc = lf_json_parse(text, len, err);
+  // A run record carries the tags changed since in _tags.json.
+  lf_json *doc = kind == 0 ? lf_lua_history_run_record(store, text, len, err)
+                           : lf_json_parse(text, len, err);
   if (doc == NULL) {
     return LF_ERR_INTERNAL;
   }
@@ -494,7 +497,7 @@ LF_API lf_status lf_flow_run(lf_flow *f, const lf_run_opts *opts, lf_run **out)
                    .created = created};
   st = reserve_run(store, f->name, render_running, &rr, &rec, run_id, sizeof(run_id), &err);
   if (st == LF_OK) {
-    st = index_record(meta, rec.data, rec.len, 0, &err);
+    st = index_record(store, meta, rec.data, rec.len, 0, &err);
   }
   if (st != LF_OK) {
     goto done;
@@ -564,7 +567,7 @@ LF_API lf_status lf_flow_run(lf_flow *f, const lf_run_opts *opts, lf_run **out)
   st = lf_store_put(store, key, rec.data, rec.len, &err);
   lf_free(key);
   if (st == LF_OK) {
-    st = index_record(meta, rec.data, rec.len, 1, &err);
+    st = index_record(store, meta, rec.data, rec.len, 1, &err);
   }
   if (st != LF_OK) {
     goto done;
@@ -635,7 +638,7 @@ LF_API lf_status lf_flow_run(lf_flow *f, const lf_run_opts *opts, lf_run **out)
   lf_status rst = lf_store_put(store, key, rec.data, rec.len, &rerr);
   lf_free(key);
   if (rst == LF_OK) {
-    rst = index_record(meta, rec.data, rec.len, 0, &rerr);
+    rst = index_record(store, meta, rec.data, rec.len, 0, &rerr);
   }
   if (st == LF_OK && rst != LF_OK) {
     st = rst;

@@ -37,3 +37,4 @@ int cmd_check(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_reindex(int argc, char **argv);
+int cmd_tag(int argc, char **argv);

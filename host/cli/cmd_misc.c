@@ -290,3 +290,63 @@ int cmd_step(int argc, char **argv)
   fflush(stdout);
   return cli_exit_code(st);
 }
+
+int cmd_tag(int argc, char **argv)
+{
+  static const char usage[] = "luaflow tag add|remove|list Flow/run [TAG...]";
+  cli_common c = {0};
+  const char *pos[64];
+  int npos = 0;
+  for (int i = 1; i < argc; i++) {
+    if (cli_common_option(&c, argc, argv, &i)) {
+      continue;
+    }
+    if (strcmp(argv[i], "--help") == 0) {
+      printf("usage: %s\nAdds, removes or lists the user tags of a run. System tags (user:NAME,\n"
+             "luaflow_version:...) are read-only. Prints the run's tags afterwards.\n",
+             usage);
+      return CLI_OK;
+    }
+    if (npos == 64) {
+      cli_error("too many arguments");
+      return CLI_USAGE;
+    }
+    pos[npos++] = argv[i];
+  }
+  if (npos < 2) {
+    cli_error("usage: %s", usage);
+    return CLI_USAGE;
+  }
+  bool add = strcmp(pos[0], "add") == 0;
+  bool remove = strcmp(pos[0], "remove") == 0;
+  bool list = strcmp(pos[0], "list") == 0;
+  if (!add && !remove && !list) {
+    cli_error("unknown tag command '%s'; usage: %s", pos[0], usage);
+    return CLI_USAGE;
+  }
+  if ((add || remove) && npos < 3) {
+    cli_error("tag %s needs at least one tag; usage: %s", pos[0], usage);
+    return CLI_USAGE;
+  }
+  if (list && npos != 2) {
+    cli_error("usage: %s", usage);
+    return CLI_USAGE;
+  }
+  const char *tags[64];
+  int n = 0;
+  for (int i = 2; i < npos; i++) {
+    tags[n++] = pos[i];
+  }
+  tags[n] = NULL;
+  lf_ctx *ctx = cli_ctx(&c);
+  char *out = NULL;
+  lf_status st = lf_run_tag(ctx, pos[1], add ? tags : NULL, remove ? tags : NULL, &out);
+  if (st == LF_OK) {
+    fputs(out, stdout);
+    lf_string_free(out);
+  } else {
+    cli_error("%s", lf_ctx_errmsg(ctx));
+  }
+  lf_ctx_free(ctx);
+  return st == LF_ERR_NOTFOUND ? CLI_FAILED : cli_exit_code(st);
+}

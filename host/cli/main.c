@@ -20,6 +20,7 @@ static const char usage[] =
   "  check FLOW.lua                               validate a flow without running it\n"
   "  logs Flow/run/step[/task] [--stdout|--stderr] print the output of past tasks\n"
   "  dump Flow/run/step[/task]                    list the artifacts of past tasks\n"
+  "  tag add|remove|list Flow/run [TAG...]        change or list a run's user tags\n"
   "  reindex                                      rebuild the metadata index\n"
   "  step FLOW.lua STEP ...                       run one task (what workers run)\n"
   "  version                                      print the version\n"
@@ -128,6 +129,7 @@ int main(int argc, char **argv)
     {"logs",    cmd_logs   },
     {"dump",    cmd_dump   },
     {"reindex", cmd_reindex},
+    {"tag",     cmd_tag    },
   };
   for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
     if (strcmp(cmd, cmds[i].name) == 0) {

@@ -240,6 +240,12 @@ LF_API lf_status lf_run_logs(lf_ctx *ctx, const char *pathspec, int stream, char
 /// A text listing of the artifacts of the tasks matched by `pathspec`: name, type, size and
 /// a short value. Caller frees `out` with lf_string_free().
 LF_API lf_status lf_run_dump(lf_ctx *ctx, const char *pathspec, char **out);
+/// Adds then removes user tags of the run "Flow/run" (either list may be NULL; both
+/// NULL-terminated) and gives its user tags afterwards, one per line, sorted. System tags
+/// ("user:ann", ...) are read-only. Caller frees `out` with lf_string_free().
+/// @return LF_OK, LF_ERR_NOTFOUND, LF_ERR_USAGE (a bad or system tag), or another error.
+LF_API lf_status lf_run_tag(lf_ctx *ctx, const char *run_pathspec, const char *const *add,
+                            const char *const *remove, char **out);
 /// Rebuilds the metadata index from the datastore.
 LF_API lf_status lf_ctx_reindex(lf_ctx *ctx);
 LF_API void lf_value_free(lf_value *v);
