@@ -43,3 +43,18 @@ trap 'cleanup; exit 130' INT TERM
   --art-reps "${BENCH_ART_REPS:-3}" --peer-reps "${BENCH_PEER_REPS:-3}" \
   --mib "${BENCH_MIB:-256}" --elements "${BENCH_ELEMENTS:-10000000}" \
   --only "${BENCH_ONLY:-scheduler,artifacts,peer}"
+
+# Client queries over a history of 10,000 runs (issue 4): generated records, reindexed, then
+# timed from a step through luaflow.client.
+hist_runs=${BENCH_HISTORY_RUNS:-10000}
+[ "${BENCH_QUICK:-0}" = 1 ] && hist_runs=500
+hist="$tmp/history"
+echo "== Client queries over a history of $hist_runs runs"
+t0=$(date +%s.%N)
+"$python" "$here/history.py" "$hist" "$hist_runs" bench
+t1=$(date +%s.%N)
+"$luaflow" reindex --datastore-root "$hist" >/dev/null
+t2=$(date +%s.%N)
+echo "  generated in $(awk "BEGIN{printf \"%.2f\", $t1 - $t0}") s; luaflow reindex in $(awk "BEGIN{printf \"%.2f\", $t2 - $t1}") s"
+(cd "$tmp" && LUAFLOW_USER=bench "$luaflow" run "$here/flows/bench_client.lua" \
+  --datastore-root "$hist") | sed -n 's/.*BENCH client /  /p'
