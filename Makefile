@@ -73,6 +73,8 @@ bench: build
 	bash tests/bench/run.sh
 	./$(BUILD_DIR)/tests/bench_store 1024 256 3
 
+# make install [PREFIX=/usr/local]: the binary, libluaflow (static and shared), luaflow.h,
+# luaflow_ext.h and luaflow.pc for pkg-config.
 install: build
 	cmake --install $(BUILD_DIR) $(if $(PREFIX),--prefix $(PREFIX),)
 

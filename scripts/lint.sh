@@ -49,7 +49,7 @@ fi
 lib="$build/libluaflow.so"
 if [ -e "$lib" ]; then
   exported=$(nm -D --defined-only "$lib" | awk '$2 ~ /[TDB]/ {print $3}' | sort -u)
-  declared=$(tr '\n' ' ' < host/include/luaflow.h | grep -oE 'LF_API [^;]*;' |
+  declared=$(cat host/include/luaflow.h host/include/luaflow_ext.h | tr '\n' ' ' | grep -oE 'LF_API [^;]*;' |
              grep -oE '\b(lf_[a-z0-9_]+)\s*\(' | tr -d '( ' | sort -u)
   if [ "$exported" != "$declared" ]; then
     report "exported symbols differ from luaflow.h:"

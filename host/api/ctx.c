@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "api/internal.h"
+#include "luaflow_ext.h"
+#include "lua_api/modules.h"
 #include "core/alloc.h"
 #include "core/fs.h"
 #include "core/json.h"
@@ -125,6 +127,10 @@ LF_API void lf_ctx_free(lf_ctx *ctx)
   if (ctx->store != NULL) {
     lf_store_free(ctx->store);
   }
+  for (size_t i = 0; i < ctx->nmodules; i++) {
+    lf_free((char *)ctx->modules[i].name);
+  }
+  lf_free(ctx->modules);
   lf_free(ctx->datastore_root);
   lf_free(ctx->luaflow_bin);
   lf_free(ctx);
@@ -148,6 +154,25 @@ LF_API char *lf_ctx_setting(const lf_ctx *ctx, const char *env, const char *key)
     return lf_xstrdup(v);
   }
   return key != NULL ? config_value(key) : NULL;
+}
+
+LF_API lf_status lf_ctx_add_lua_module(lf_ctx *ctx, const char *name, lua_CFunction open)
+{
+  lf_err err;
+  lf_err_clear(&err);
+  if (name == NULL || name[0] == '\0' || open == NULL) {
+    LF_ERR(&err, LF_ERR_USAGE, "a Lua module needs a name and an open function");
+    return lf_api_fail(ctx, &err);
+  }
+  if (strcmp(name, "luaflow") == 0 || strncmp(name, "luaflow.", 8) == 0) {
+    LF_ERR(&err, LF_ERR_USAGE, "module name '%s' is luaflow's own; choose another", name);
+    return lf_api_fail(ctx, &err);
+  }
+  ctx->modules = lf_xrealloc(ctx->modules, (ctx->nmodules + 1) * sizeof(lf_lua_cmodule));
+  ctx->modules[ctx->nmodules].name = lf_xstrdup(name);
+  ctx->modules[ctx->nmodules].open = open;
+  ctx->nmodules++;
+  return LF_OK;
 }
 
 LF_API void lf_ctx_interrupt(lf_ctx *ctx)

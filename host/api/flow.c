@@ -182,7 +182,9 @@ lf_status lf_api_flow_load(lf_ctx *ctx, const char *path, lf_flow **out, lf_err 
   lf_lua_opts lo = {.alloc = ctx->cfg.alloc,
                     .alloc_ud = ctx->cfg.alloc_ud,
                     .mem_limit = ctx->cfg.lua_mem_limit,
-                    .flow_dir = dir};
+                    .flow_dir = dir,
+                    .extra = ctx->modules,
+                    .nextra = ctx->nmodules};
   f->L = lf_lua_state_new(&lo);
   lf_free(dir);
   flow_decl d;

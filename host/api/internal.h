@@ -25,6 +25,8 @@ struct lf_ctx {
   volatile int interrupt_requested;
   uv_async_t interrupt_async;
   struct lf_sched *sched; ///< the running scheduler, if any
+  struct lf_lua_cmodule *modules; ///< registered with lf_ctx_add_lua_module (names owned)
+  size_t nmodules;
 };
 
 /// One declared parameter of a flow.

@@ -195,100 +195,15 @@ int cmd_reindex(int argc, char **argv)
   return cli_exit_code(st);
 }
 
-static int to_int(const char *v)
-{
-  char *end = NULL;
-  long x = strtol(v, &end, 10);
-  if (end == v || *end != '\0' || x < -1 || x > 1000000000) {
-    cli_error("'%s' is not a valid number", v);
-    exit(CLI_USAGE);
-  }
-  return (int)x;
-}
-
 int cmd_step(int argc, char **argv)
 {
-  // Output must reach the parent line by line, as it happens.
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  static const char usage[] =
-    "luaflow step FLOW.lua STEP --run-id R --task-id T [--attempt N] [--inputs SPEC] "
-    "[--split-index I] [--catch-from N] [--with SPEC]... [--msg-fd FD]";
+  // The worker's arguments are parsed by the library (embedding programs use it too);
+  // --datastore-root among them replaces the default root.
   cli_common c = {0};
-  lf_step_opts o;
-  memset(&o, 0, sizeof(o));
-  o.size = sizeof(o);
-  o.msg_fd = -1;
-  const char *pos[2];
-  int npos = 0;
-  // The scheduler passes the run's --with specs on; a run has few of them.
-  const char *with[65] = {NULL};
-  size_t nwith = 0;
-  o.with = with;
-  for (int i = 1; i < argc; i++) {
-    if (cli_common_option(&c, argc, argv, &i)) {
-      continue;
-    }
-    const char *a = argv[i];
-    if (strcmp(a, "--help") == 0) {
-      printf("usage: %s\nRuns one task of a flow (what the scheduler starts).\n", usage);
-      return CLI_OK;
-    }
-    if (a[0] == '-' && a[1] == '-') {
-      if (i + 1 >= argc) {
-        cli_error("option %s needs a value", a);
-        return CLI_USAGE;
-      }
-      const char *v = argv[++i];
-      if (strcmp(a, "--run-id") == 0) {
-        o.run_id = v;
-      } else if (strcmp(a, "--task-id") == 0) {
-        o.task_id = v;
-      } else if (strcmp(a, "--attempt") == 0) {
-        o.attempt = to_int(v);
-      } else if (strcmp(a, "--inputs") == 0) {
-        o.inputs = v;
-      } else if (strcmp(a, "--split-index") == 0) {
-        o.split_index = to_int(v);
-      } else if (strcmp(a, "--msg-fd") == 0) {
-        o.msg_fd = to_int(v);
-      } else if (strcmp(a, "--serve-fd") == 0) {
-        o.serve_fd = to_int(v);
-      } else if (strcmp(a, "--catch-from") == 0) {
-        o.catch_mode = 1;
-        o.catch_from = to_int(v);
-      } else if (strcmp(a, "--with") == 0) {
-        if (nwith == 64) {
-          cli_error("too many --with options");
-          return CLI_USAGE;
-        }
-        with[nwith++] = v;
-      } else {
-        cli_error("unknown option %s; usage: %s", a, usage);
-        return CLI_USAGE;
-      }
-      continue;
-    }
-    if (npos == 2) {
-      cli_error("usage: %s", usage);
-      return CLI_USAGE;
-    }
-    pos[npos++] = a;
-  }
-  bool serving = o.serve_fd > 0 && npos == 1;
-  if (!serving && (npos != 2 || o.run_id == NULL || o.task_id == NULL)) {
-    cli_error("usage: %s", usage);
-    return CLI_USAGE;
-  }
-  o.flow_path = pos[0];
-  o.step = serving ? NULL : pos[1];
   lf_ctx *ctx = cli_ctx(&c);
-  lf_status st = lf_run_step(ctx, &o);
-  if (st != LF_OK && o.msg_fd < 0) {
-    fprintf(stderr, "%s\n", lf_ctx_errmsg(ctx));
-  }
+  int rc = lf_worker_main(ctx, argc + 1, argv - 1);
   lf_ctx_free(ctx);
-  fflush(stdout);
-  return cli_exit_code(st);
+  return rc;
 }
 
 int cmd_tag(int argc, char **argv)

@@ -231,6 +231,13 @@ typedef struct lf_step_opts {
 ///         or another error.
 LF_API lf_status lf_run_step(lf_ctx *ctx, const lf_step_opts *opts);
 
+/// What `luaflow step ARGS...` does: parses the worker arguments (argv[0] is the program,
+/// argv[1] "step") and runs one task, or serves as the run's fork server. For programs that
+/// are their own worker binary (see luaflow_ext.h). `--datastore-root` in the arguments
+/// replaces the context's root.
+/// @return the process exit status: 0 ok, 1 the task failed, 2 bad arguments.
+LF_API int lf_worker_main(lf_ctx *ctx, int argc, char **argv);
+
 /// The stored output of the tasks matched by `pathspec` ("Flow/run/step" or
 /// "Flow/run/step/task"), latest attempt, concatenated in task order.
 /// @param stream 1 for stdout, 2 for stderr.

@@ -110,6 +110,10 @@ static int open_state(lua_State *L)
     lua_pushcfunction(L, c->open);
     lua_setfield(L, -2, c->name);
   }
+  for (size_t i = 0; opts != NULL && i < opts->nextra; i++) {
+    lua_pushcfunction(L, opts->extra[i].open);
+    lua_setfield(L, -2, opts->extra[i].name);
+  }
   lua_pop(L, 1);
   if (opts != NULL && opts->flow_dir != NULL) {
     // Users ship modules beside the flow: <dir>/?.lua and <dir>/?/init.lua come first.

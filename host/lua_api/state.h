@@ -15,6 +15,8 @@ typedef struct lf_lua_opts {
   void *alloc_ud;
   size_t mem_limit;        ///< bytes; 0 = unlimited
   const char *flow_dir;    ///< directory of the flow file, prepended to package.path; may be NULL
+  const struct lf_lua_cmodule *extra; ///< host-registered C modules to preload; may be NULL
+  size_t nextra;
 } lf_lua_opts;
 
 /// Creates a state with libraries and the luaflow runtime preloaded. NULL if out of memory.

@@ -13,3 +13,33 @@ test_embed_example() {
   expect_out "count = 2, animal = embedded-seal"
   expect_out "missing: task 'CounterBranchFlow/1/end/5' has no artifact 'nope'"
 }
+
+# examples/embed built against an installed luaflow (make install into a scratch prefix) with
+# pkg-config, as a user would: it registers a C module that its flow's steps require.
+test_embed_example_against_installed_library() {
+  local build prefix
+  build=$(dirname "$LUAFLOW")
+  prefix="$CASE_DIR/prefix"
+  cmake --install "$build" --prefix "$prefix" >"$CASE_DIR/install.txt" 2>&1 ||
+    { fail "install failed: $(tail -n 3 "$CASE_DIR/install.txt")"; return; }
+  [ -e "$prefix/include/luaflow.h" ] && [ -e "$prefix/include/luaflow_ext.h" ] &&
+    [ -e "$prefix/lib/pkgconfig/luaflow.pc" ] || { fail "install is incomplete"; return; }
+  local flags=""
+  [ "${LF_E2E_SANITIZE:-0}" = 1 ] && flags="-fsanitize=address,undefined"
+  # shellcheck disable=SC2046
+  cc $flags -o "$CASE_DIR/embed" "$ROOT/examples/embed/embed.c" \
+    $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs luaflow) \
+    2>"$CASE_DIR/cc.txt" || { fail "the example does not build: $(head -n 5 "$CASE_DIR/cc.txt")"; return; }
+  (cd "$CASE_DIR" && LD_LIBRARY_PATH="$prefix/lib" ./embed "$ROOT/examples/embed/flow.lua" store \
+    >out.txt 2>err.txt)
+  rc=$?
+  out="$CASE_DIR/out.txt"
+  err="$CASE_DIR/err.txt"
+  expect_rc 0
+  expect_out "[start] cube of	4	is	64"
+  expect_out "EmbedFlow/1: 2 tasks started, 2 finished; y = 64"
+  # The plain CLI does not have the program's module: the flow says so.
+  lf check "$ROOT/examples/embed/flow.lua"
+  expect_rc 2
+  expect_err "module 'embedmath' not found"
+}
