@@ -24,7 +24,7 @@ done < <(grep -nE '\b(malloc|calloc|realloc|free)\s*\(' host/*/*.c | grep -v '^h
 
 # 3. Layering: a subsystem includes only itself and lower layers.
 declare -A rank=([core]=0 [dag]=1 [store]=1 [meta]=1 [aws]=1 [kernels]=1 [s3]=2 [batch]=2
-                 [proc]=2 [sched]=3 [lua_api]=4 [api]=5 [cli]=6)
+                 [proc]=2 [sched]=3 [lua_api]=4 [api]=5 [luamod]=5 [cli]=6)
 for f in host/*/*.c host/*/*.h; do
   sub=$(basename "$(dirname "$f")")
   [ "$sub" = include ] && continue

@@ -95,10 +95,8 @@ void lf_lua_preload(lua_State *L, const char *name, lua_CFunction open)
   lua_pop(L, 1);
 }
 
-static int open_state(lua_State *L)
+void lf_lua_install_runtime(lua_State *L)
 {
-  const lf_lua_opts *opts = lua_touserdata(L, 1);
-  luaL_openlibs(L);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   // stack: preload
   for (const lf_lua_embedded *m = lf_lua_embedded_modules; m->name != NULL; m++) {
@@ -110,6 +108,15 @@ static int open_state(lua_State *L)
     lua_pushcfunction(L, c->open);
     lua_setfield(L, -2, c->name);
   }
+  lua_pop(L, 1);
+}
+
+static int open_state(lua_State *L)
+{
+  const lf_lua_opts *opts = lua_touserdata(L, 1);
+  luaL_openlibs(L);
+  lf_lua_install_runtime(L);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (size_t i = 0; opts != NULL && i < opts->nextra; i++) {
     lua_pushcfunction(L, opts->extra[i].open);
     lua_setfield(L, -2, opts->extra[i].name);

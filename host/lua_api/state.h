@@ -31,6 +31,10 @@ void lf_lua_state_free(lua_State *L);
 lf_status lf_lua_pcall(lua_State *L, int nargs, int nresults, lf_status code, char **traceback,
                        lf_err *err);
 
+/// Places the luaflow runtime (the embedded Lua modules and the C modules) in the
+/// package.preload of any state, such as a plain `lua5.4` that loads luaflow as a C module.
+void lf_lua_install_runtime(lua_State *L);
+
 /// Registers a C-module opener so `require(name)` finds it (package.preload[name] = open).
 void lf_lua_preload(lua_State *L, const char *name, lua_CFunction open);
 

@@ -43,3 +43,37 @@ test_embed_example_against_installed_library() {
   expect_rc 2
   expect_err "module 'embedmath' not found"
 }
+
+# Plain lua5.4 reads the history through the installed Lua C module (make install puts it in
+# <prefix>/lib/lua/5.4), as editors and existing Lua tools would.
+test_plain_lua_client_module() {
+  local build prefix
+  build=$(dirname "$LUAFLOW")
+  prefix="$CASE_DIR/prefix"
+  cmake --install "$build" --prefix "$prefix" >/dev/null 2>&1 || { fail "install failed"; return; }
+  LUAFLOW_USER=ann lf run "$ROOT/flows/counter_branch.lua" --creature owl
+  expect_rc 0
+  local preload=""
+  if [ "${LF_E2E_SANITIZE:-0}" = 1 ]; then
+    # An instrumented module inside an uninstrumented interpreter needs the runtimes first.
+    preload="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)"
+  fi
+  (cd "$CASE_DIR" && LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 \
+    LUA_CPATH="$prefix/lib/lua/5.4/?.so;;" LUAFLOW_USER=ann \
+    LUAFLOW_DATASTORE_ROOT="$CASE_DIR/.luaflow" lua5.4 -e '
+      local client = require("luaflow.client")
+      local run = client.Flow("CounterBranchFlow").latest_successful_run
+      print("run", run.pathspec, run.successful, run.parameters.animal)
+      print("count", run["end"].task.data.count)
+      client.namespace("user:bob")
+      print("bob sees", client.Flow("CounterBranchFlow").latest_run)
+      print("flow dsl", type(require("luaflow").flow))' >out.txt 2>err.txt)
+  rc=$?
+  out="$CASE_DIR/out.txt"
+  err="$CASE_DIR/err.txt"
+  expect_rc 0
+  expect_out "run	CounterBranchFlow/1	true	owl"
+  expect_out "count	2"
+  expect_out "bob sees	nil"
+  expect_out "flow dsl	function"
+}
