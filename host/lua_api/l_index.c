@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/fs.h"
 #include "lua_api/artifacts.h"
+#include "lua_api/history.h"
 #include "lua_api/modules.h"
 #include "meta/meta.h"
 #include "store/store.h"
@@ -333,6 +334,46 @@ static int l_index_log(lua_State *L)
   return 1;
 }
 
+// index:tag(flow, run, add, remove) -> { tag, ... } | nil, message
+// Changes user tags (lists of strings, either may be nil); system tags are read-only.
+static int l_index_tag(lua_State *L)
+{
+  index_box *b = check_index(L);
+  const char *flow = luaL_checkstring(L, 2);
+  const char *run = luaL_checkstring(L, 3);
+  const char *lists[2][64];
+  size_t counts[2] = {0, 0};
+  for (int k = 0; k < 2; k++) {
+    int idx = 4 + k;
+    if (lua_isnoneornil(L, idx)) {
+      continue;
+    }
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, idx);
+    luaL_argcheck(L, n <= 64, idx, "at most 64 tags");
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, idx, i);
+      lists[k][counts[k]++] = luaL_checkstring(L, -1);
+      lua_pop(L, 1); // the string stays referenced by the table
+    }
+  }
+  char **tags = NULL;
+  size_t n = 0;
+  lf_err err;
+  lf_err_clear(&err);
+  if (lf_lua_history_tag(b->store, b->meta, flow, run, lists[0], counts[0], lists[1],
+                         counts[1], &tags, &n, &err) != LF_OK) {
+    return fail(L, &err);
+  }
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_pushstring(L, tags[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lf_store_free_names(tags, n);
+  return 1;
+}
+
 int lf_lua_open_index(lua_State *L)
 {
   static const luaL_Reg methods[] = {
@@ -344,6 +385,7 @@ int lf_lua_open_index(lua_State *L)
     {"run",       l_index_run      },
     {"runs",      l_index_runs     },
     {"steps",     l_index_steps    },
+    {"tag",       l_index_tag      },
     {"tasks",     l_index_tasks    },
     {NULL,        NULL             },
   };

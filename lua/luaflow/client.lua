@@ -252,6 +252,31 @@ function Run:steps()
   return out
 end
 
+local function change_tags(run, add, remove)
+  if host().root() then
+    error('luaflow.client: tags are changed from outside a run (a script, the REPL, or '
+      .. "'luaflow tag'); a step must not write the history index", 3)
+  end
+  local tags, err = open():tag(run.flow, run.id, add, remove)
+  if not tags then
+    error('luaflow.client: ' .. err, 3)
+  end
+  run.info.tags = tags
+  return tags
+end
+
+--- Adds user tags to the run; returns its user tags. System tags are read-only.
+---@param ... string
+function Run:add_tag(...)
+  return change_tags(self, { ... }, nil)
+end
+
+--- Removes user tags from the run; returns its user tags.
+---@param ... string
+function Run:remove_tag(...)
+  return change_tags(self, nil, { ... })
+end
+
 Run.__fallback = function(run, k)
   if type(k) == 'string' then
     return (run:step(k))

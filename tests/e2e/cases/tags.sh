@@ -82,3 +82,45 @@ LUA
   expect_out "golden runs	1:golden"
   expect_out "all runs	2"
 }
+
+test_client_add_tag_from_plain_lua_and_not_from_steps() {
+  local prefix="$CASE_DIR/prefix"
+  cmake --install "$(dirname "$LUAFLOW")" --prefix "$prefix" >/dev/null 2>&1 || { fail "install failed"; return; }
+  LUAFLOW_USER=ann lf run "$ROOT/flows/hello.lua"
+  local preload=""
+  if [ "${LF_E2E_SANITIZE:-0}" = 1 ]; then
+    preload="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)"
+  fi
+  (cd "$CASE_DIR" && LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 \
+    LUA_CPATH="$prefix/lib/lua/5.4/?.so;;" LUAFLOW_USER=ann \
+    LUAFLOW_DATASTORE_ROOT="$CASE_DIR/.luaflow" lua5.4 -e '
+      local client = require("luaflow.client")
+      local run = client.Run("HelloWorldFlow/1")
+      print("tags", table.concat(run:add_tag("best", "v2"), ","))
+      print("tags", table.concat(run:remove_tag("v2"), ","))
+      print(pcall(run.remove_tag, run, "user:ann"))' >out.txt 2>err.txt)
+  rc=$?
+  out="$CASE_DIR/out.txt"
+  err="$CASE_DIR/err.txt"
+  expect_rc 0
+  expect_out "tags	best,v2"
+  expect_out "tags	best"
+  expect_out "false"
+  expect_out "'user:ann' is a system tag of the run; system tags are read-only"
+  lf tag list HelloWorldFlow/1
+  expect_eq "$OUT" "best"
+  flow tagger.lua <<'LUA'
+local luaflow = require('luaflow')
+local client = require('luaflow.client')
+local flow = luaflow.flow('TaggerFlow')
+flow:step('start', function(self)
+  client.Run('HelloWorldFlow/1'):add_tag('from-a-step')
+  self:next('end')
+end)
+flow:step('end', function(self) end)
+return flow
+LUA
+  LUAFLOW_USER=ann lf run tagger.lua
+  expect_rc 1
+  expect_err "tags are changed from outside a run"
+}
