@@ -13,51 +13,8 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/settings.h"
 #include "sched/sched.h"
-
-// The config file is small; anything larger is a mistake worth reporting.
-#define CONFIG_MAX (1024 * 1024)
-
-static char *config_value(const char *key)
-{
-  const char *home = getenv("HOME");
-  if (home == NULL || home[0] == '\0') {
-    return NULL;
-  }
-  char *path = lf_path_joinv(home, ".luaflowconfig", "config.json", NULL);
-  char *text = NULL;
-  size_t len = 0;
-  lf_err err;
-  lf_err_clear(&err);
-  lf_status st = lf_fs_read_file(path, CONFIG_MAX, &text, &len, &err);
-  if (st != LF_OK) {
-    if (st != LF_ERR_NOTFOUND) {
-      LF_LOGW("ignoring the config file: %s", err.msg);
-    }
-    lf_free(path);
-    return NULL;
-  }
-  lf_json *doc = lf_json_parse(text, len, &err);
-  lf_free(text);
-  char *out = NULL;
-  if (doc == NULL) {
-    LF_LOGW("ignoring the config file '%s': %s", path, err.msg);
-  } else {
-    const lf_json *v = lf_json_get(doc, key);
-    if (v != NULL && v->type == LF_JSON_STRING) {
-      out = lf_xstrdup(v->s);
-    } else if (v != NULL && v->type == LF_JSON_INT) {
-      out = lf_xasprintf("%lld", (long long)v->i);
-    } else if (v != NULL && v->type == LF_JSON_NUMBER) {
-      out = lf_xasprintf("%.17g", v->d);
-    } else if (v != NULL && (v->type == LF_JSON_TRUE || v->type == LF_JSON_FALSE)) {
-      out = lf_xstrdup(v->type == LF_JSON_TRUE ? "true" : "false");
-    }
-    lf_json_free(doc);
-  }
-  lf_free(path);
-  return out;
-}
 
 static void on_interrupt_async(uv_async_t *a)
 {
@@ -79,19 +36,8 @@ LF_API lf_ctx *lf_ctx_new(const lf_config *cfg)
     lf_log_set_sink(ctx->cfg.log, ctx->cfg.log_ud, ctx->cfg.log_level);
   }
   const char *root = ctx->cfg.datastore_root;
-  char *from_config = NULL;
-  if (root == NULL || root[0] == '\0') {
-    root = getenv("LUAFLOW_DATASTORE_ROOT");
-  }
-  if (root == NULL || root[0] == '\0') {
-    from_config = config_value("datastore_root");
-    root = from_config;
-  }
-  if (root == NULL || root[0] == '\0') {
-    root = ".luaflow";
-  }
-  ctx->datastore_root = lf_path_absolute(root);
-  lf_free(from_config);
+  ctx->datastore_root = root != NULL && root[0] != '\0' ? lf_path_absolute(root)
+                                                         : lf_settings_datastore_root();
   if (ctx->cfg.luaflow_bin != NULL) {
     ctx->luaflow_bin = lf_xstrdup(ctx->cfg.luaflow_bin);
   } else if (getenv("LUAFLOW_BIN") != NULL) {
@@ -149,11 +95,7 @@ LF_API const char *lf_ctx_datastore_root(const lf_ctx *ctx)
 LF_API char *lf_ctx_setting(const lf_ctx *ctx, const char *env, const char *key)
 {
   (void)ctx;
-  const char *v = env != NULL ? getenv(env) : NULL;
-  if (v != NULL && v[0] != '\0') {
-    return lf_xstrdup(v);
-  }
-  return key != NULL ? config_value(key) : NULL;
+  return lf_settings_get(env, key);
 }
 
 LF_API lf_status lf_ctx_add_lua_module(lf_ctx *ctx, const char *name, lua_CFunction open)

@@ -8,6 +8,7 @@
 #include <sys/time.h>
 
 #include "core/alloc.h"
+#include "core/settings.h"
 #include "lua_api/codec.h"
 #include "lua_api/modules.h"
 
@@ -228,6 +229,25 @@ static int l_host_root(lua_State *L)
   return 1;
 }
 
+// host.default_root() -> the datastore root a context would use (variables, config file)
+static int l_host_default_root(lua_State *L)
+{
+  // Copied out and freed before any Lua call that could raise.
+  char path[4096];
+  char *root = lf_settings_datastore_root();
+  size_t n = strlen(root);
+  bool fits = n < sizeof(path);
+  if (fits) {
+    memcpy(path, root, n + 1);
+  }
+  lf_free(root);
+  if (!fits) {
+    return luaL_error(L, "the datastore root path is too long");
+  }
+  lua_pushstring(L, path);
+  return 1;
+}
+
 static int l_host_user(lua_State *L)
 {
   lua_getfield(L, LUA_REGISTRYINDEX, HOST_KEY);
@@ -254,6 +274,7 @@ static int l_host_now(lua_State *L)
 int lf_lua_open_host(lua_State *L)
 {
   static const luaL_Reg funcs[] = {
+    {"default_root", l_host_default_root},
     {"encode", l_host_encode},
     {"load",   l_host_load  },
     {"now",    l_host_now   },

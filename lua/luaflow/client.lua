@@ -21,7 +21,9 @@ local function open()
   if index then
     return index
   end
-  local root = host().root() or os.getenv('LUAFLOW_DATASTORE_ROOT') or '.luaflow'
+  -- In a task, its run's datastore; elsewhere the one `luaflow` would use (variables, then
+  -- ~/.luaflowconfig/config.json, then ./.luaflow).
+  local root = host().root() or host().default_root()
   local idx, err = require('luaflow._index').open(root)
   if not idx then
     error('luaflow.client: ' .. err, 3)

@@ -77,3 +77,27 @@ test_plain_lua_client_module() {
   expect_out "bob sees	nil"
   expect_out "flow dsl	function"
 }
+
+# Outside a run, the client finds the datastore the way luaflow does: the config file too.
+test_plain_lua_client_uses_the_config_file() {
+  local prefix="$CASE_DIR/prefix"
+  cmake --install "$(dirname "$LUAFLOW")" --prefix "$prefix" >/dev/null 2>&1 || { fail "install failed"; return; }
+  mkdir -p "$HOME/.luaflowconfig"
+  echo "{\"datastore_root\": \"$CASE_DIR/configured\"}" >"$HOME/.luaflowconfig/config.json"
+  LUAFLOW_USER=ann lf run "$ROOT/flows/hello.lua"
+  expect_rc 0
+  local preload=""
+  if [ "${LF_E2E_SANITIZE:-0}" = 1 ]; then
+    preload="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)"
+  fi
+  (cd /tmp && LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 \
+    LUA_CPATH="$prefix/lib/lua/5.4/?.so;;" LUAFLOW_USER=ann lua5.4 -e '
+      print("latest", require("luaflow.client").Flow("HelloWorldFlow").latest_run.pathspec)' \
+    >"$CASE_DIR/out.txt" 2>"$CASE_DIR/err.txt")
+  rc=$?
+  out="$CASE_DIR/out.txt"
+  err="$CASE_DIR/err.txt"
+  rm -f "$HOME/.luaflowconfig/config.json"
+  expect_rc 0
+  expect_out "latest	HelloWorldFlow/1"
+}
