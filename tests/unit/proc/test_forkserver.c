@@ -25,6 +25,8 @@
 #include "core/fs.h"
 #include "testhelp.h"
 
+#include "proc_testutil.h"
+
 // ---- server side -----------------------------------------------------------------------------
 
 static void put(int fd, const char *s)
@@ -215,26 +217,9 @@ static bool run_tasks(task *t, int n, bool pids, double timeout_s)
   return ok;
 }
 
-static bool watchdog_fired;
-
-static void on_watchdog(uv_timer_t *h)
-{
-  watchdog_fired = true;
-  uv_stop(h->loop);
-}
-
-// uv_run until nothing keeps the loop alive; false if that took more than 20 s.
 static bool settle(void)
 {
-  uv_timer_t wd;
-  uv_timer_init(&loop, &wd);
-  watchdog_fired = false;
-  uv_timer_start(&wd, on_watchdog, 20000, 0);
-  uv_unref((uv_handle_t *)&wd);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_close((uv_handle_t *)&wd, NULL);
-  uv_run(&loop, UV_RUN_NOWAIT);
-  return !watchdog_fired;
+  return settle_loop(&loop);
 }
 
 static bool is_zombie(pid_t pid)

@@ -23,6 +23,8 @@
 #include "core/fs.h"
 #include "testhelp.h"
 
+#include "proc_testutil.h"
+
 static uv_loop_t loop;
 static uv_timer_t tick;
 static char *scratch;
@@ -179,27 +181,9 @@ static bool run_until(const bool *flag, double timeout_s)
   return flag != NULL && *flag;
 }
 
-static bool watchdog_fired;
-
-static void on_watchdog(uv_timer_t *t)
-{
-  watchdog_fired = true;
-  uv_stop(t->loop);
-}
-
-// Runs the loop until nothing keeps it alive (every handle of finished processes closed).
-// @return true if uv_run returned by itself within 20 s.
 static bool settle(void)
 {
-  uv_timer_t wd;
-  uv_timer_init(&loop, &wd);
-  watchdog_fired = false;
-  uv_timer_start(&wd, on_watchdog, 20000, 0);
-  uv_unref((uv_handle_t *)&wd);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_close((uv_handle_t *)&wd, NULL);
-  uv_run(&loop, UV_RUN_NOWAIT);
-  return !watchdog_fired;
+  return settle_loop(&loop);
 }
 
 static lf_status spawn_sh(const char *script, rec *r, char **env, const char *cwd, lf_err *err)
