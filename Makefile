@@ -12,7 +12,7 @@ FUZZ_SECONDS   ?= 30
 
 # Debian 12 packages the build and the tests need.
 DEB_PACKAGES := cmake make gcc clang pkg-config liblua5.4-dev lua5.4 libuv1-dev \
-                libzstd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libedit-dev sqlite3 \
+                libzstd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev sqlite3 \
                 python3 tmux python3-numpy python3-scipy python3-sklearn python3-numba \
                 python3-boto3 wordnet-base
 

@@ -48,6 +48,13 @@ static void on_event(void *ud, const lf_event *ev)
   }
 }
 
+static int print_latest(void *ud, const lf_run_info *r)
+{
+  (void)ud;
+  printf("latest successful run: %s (%s)\n", r->pathspec, r->status);
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   if (argc > 1 && strcmp(argv[1], "step") == 0) {
@@ -101,6 +108,17 @@ int main(int argc, char **argv)
   }
   printf("%s: %d tasks started, %d finished; y = %lld\n", lf_run_pathspec(run), started,
          finished, (long long)y->integer);
+  // The history: the latest successful run of the flow, from the index.
+  lf_run_query q;
+  memset(&q, 0, sizeof(q));
+  q.size = sizeof(q);
+  q.flow = lf_flow_name(flow);
+  q.successful_only = 1;
+  q.limit = 1;
+  if (lf_ctx_runs(ctx, &q, print_latest, NULL) != LF_OK) {
+    fprintf(stderr, "query: %s\n", lf_ctx_errmsg(ctx));
+    goto out;
+  }
   rc = 0;
 out:
   lf_value_free(y);

@@ -26,6 +26,7 @@ struct lf_ctx {
   uv_async_t interrupt_async;
   struct lf_sched *sched; ///< the running scheduler, if any
   struct lf_lua_cmodule *modules; ///< registered with lf_ctx_add_lua_module (names owned)
+  lua_State *volatile try_L; ///< the state of a step being tried (lf_api_step_try), or NULL
   size_t nmodules;
 };
 
@@ -79,5 +80,13 @@ lf_status lf_api_flow_apply_with(lf_flow *f, const char *const *with, lf_err *er
 void lf_api_flow_free_confs(lf_flow *f);
 /// Loads a flow into a fresh Lua state and validates it (flow.c).
 lf_status lf_api_flow_load(lf_ctx *ctx, const char *path, lf_flow **out, lf_err *err);
+/// Runs one step of the flow `opts->flow_path` in this process against committed tasks of
+/// run `opts->run_id` (`inputs` and `split_index` as for lf_run_step) and stores nothing: the
+/// REPL's step(). On success pushes onto `dst` a table { pathspec, values = {name = value},
+/// nils = {name = true}, passed = {name = {sha, type, size}}, next = {...}, foreach_count }:
+/// what the step assigned (or loaded and may have changed), and what it passed on untouched.
+/// @param[out] traceback a failed step's traceback (caller frees with lf_free), or NULL
+lf_status lf_api_step_try(lf_ctx *ctx, const lf_step_opts *opts, lua_State *dst,
+                          char **traceback, lf_err *err);
 /// Current user name: $LUAFLOW_USER, else the login name, else "unknown". Borrowed static.
 const char *lf_api_username(void);

@@ -16,6 +16,7 @@
 #include "core/json.h"
 #include "core/timeutil.h"
 #include "lua_api/artifacts.h"
+#include "lua_api/codec.h"
 #include "lua_api/state.h"
 #include "proc/forkserver.h"
 #include "store/sha256.h"
@@ -40,6 +41,8 @@ typedef struct worker {
   lf_json *caught; // catch mode: the record of the failed attempt
   int64_t started_at;
   lf_dynbuf record; // the committed record's JSON
+  lua_State *dry;   // a try-out (lf_api_step_try): the state that receives the result
+  char **dry_traceback; // a try-out: where the traceback of a failed step goes
 } worker;
 
 static void free_inputs(worker *w)
@@ -213,6 +216,8 @@ static int run_task(lua_State *L)
   lua_setfield(L, task, "step");
   lua_pushfstring(L, "%s/%s/%s/%s", w->flow->name, w->o->run_id, st->name, w->o->task_id);
   lua_setfield(L, task, "pathspec");
+  lua_pushboolean(L, w->dry != NULL);
+  lua_setfield(L, task, "dry");
   lua_pushboolean(L, st->is_join);
   lua_setfield(L, task, "is_join");
   lua_pushboolean(L, st->kind == LF_STEP_END);
@@ -569,11 +574,215 @@ static char *name_step_frames(char *tb, const char *step)
   return lf_dynbuf_take(&b, NULL);
 }
 
+// A try-out's environment: the previous values of the variables a step sets ("NAME=value",
+// or "NAME" for unset), in the order of `env`.
+static char **save_env(char **env)
+{
+  size_t n = 0;
+  while (env != NULL && env[n] != NULL) {
+    n++;
+  }
+  if (n == 0) {
+    return NULL;
+  }
+  char **saved = lf_xcalloc(n + 1, sizeof(*saved));
+  for (size_t i = 0; i < n; i++) {
+    const char *eq = strchr(env[i], '=');
+    size_t nl = eq != NULL ? (size_t)(eq - env[i]) : strlen(env[i]);
+    char *name = lf_xmemdupz(env[i], nl);
+    const char *old = getenv(name);
+    saved[i] = old != NULL ? lf_xasprintf("%s=%s", name, old) : lf_xstrdup(name);
+    lf_free(name);
+  }
+  return saved;
+}
+
+static void restore_env(char **env, char **saved)
+{
+  if (saved == NULL) {
+    return;
+  }
+  for (size_t i = 0; env[i] != NULL && saved[i] != NULL; i++) {
+    char *eq = strchr(saved[i], '=');
+    if (eq != NULL) {
+      *eq = '\0';
+      setenv(saved[i], eq + 1, 1);
+    } else {
+      unsetenv(saved[i]);
+    }
+    lf_free(saved[i]);
+  }
+  lf_free(saved);
+}
+
+// What a try-out gives back, copied out of the flow's state: artifact values the step
+// changed (encoded) and those it passed on untouched (by hash).
+typedef struct dry_item {
+  char *name;
+  char sha[65]; // passed on: the stored blob
+  char type[16];
+  int64_t size;
+  char *data; // changed: the encoding
+  size_t len;
+} dry_item;
+
+typedef struct dry_result {
+  dry_item *items;
+  size_t n;
+  char **next;
+  size_t nnext;
+  int64_t foreach_count; // -1: not a foreach split
+  const char *pathspec;
+} dry_result;
+
+static void dry_result_free(dry_result *r)
+{
+  for (size_t i = 0; i < r->n; i++) {
+    lf_free(r->items[i].name);
+    lf_free(r->items[i].data);
+  }
+  lf_free(r->items);
+  for (size_t i = 0; i < r->nnext; i++) {
+    lf_free(r->next[i]);
+  }
+  lf_free(r->next);
+}
+
+static dry_item *dry_add(dry_result *r, const char *name)
+{
+  r->items = lf_xrealloc(r->items, (r->n + 1) * sizeof(*r->items));
+  dry_item *it = &r->items[r->n++];
+  memset(it, 0, sizeof(*it));
+  it->name = lf_xstrdup(name);
+  return it;
+}
+
+// Protected, on the flow's state: copies the result table (argument 1) into a dry_result
+// (argument 2). Only reads tables the runtime built.
+static int dry_collect(lua_State *L)
+{
+  dry_result *r = lua_touserdata(L, 2);
+  lua_getfield(L, 1, "changed");
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    size_t len = 0;
+    const void *data = lf_lua_codec_buffer_data(L, -1, &len);
+    dry_item *it = dry_add(r, lua_tostring(L, -2));
+    it->data = lf_xmemdupz(data, len);
+    it->len = len;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "artifacts");
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    dry_item *it = dry_add(r, lua_tostring(L, -2));
+    lua_getfield(L, -1, "sha");
+    snprintf(it->sha, sizeof(it->sha), "%s", lua_tostring(L, -1));
+    lua_getfield(L, -2, "type");
+    snprintf(it->type, sizeof(it->type), "%s", lua_tostring(L, -1));
+    lua_getfield(L, -3, "size");
+    it->size = (int64_t)lua_tointeger(L, -1);
+    lua_pop(L, 4);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "next");
+  lua_Integer nn = luaL_len(L, -1);
+  r->next = lf_xcalloc((size_t)nn + 1, sizeof(*r->next));
+  for (lua_Integer i = 1; i <= nn; i++) {
+    lua_rawgeti(L, -1, i);
+    r->next[r->nnext++] = lf_xstrdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "foreach_count");
+  r->foreach_count = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : -1;
+  return 0;
+}
+
+// Protected, on the receiving state: pushes { pathspec, values, nils, passed, next,
+// foreach_count } built from the dry_result (argument 1).
+static int dry_push(lua_State *L)
+{
+  const dry_result *r = lua_touserdata(L, 1);
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, r->pathspec);
+  lua_setfield(L, -2, "pathspec");
+  lua_newtable(L); // values
+  lua_newtable(L); // nils
+  lua_newtable(L); // passed
+  int values = lua_gettop(L) - 2;
+  for (size_t i = 0; i < r->n; i++) {
+    const dry_item *it = &r->items[i];
+    if (it->data != NULL) {
+      lf_err err;
+      lf_err_clear(&err);
+      if (lf_lua_decode(L, it->data, it->len, &err) != LF_OK) {
+        return luaL_error(L, "artifact '%s': %s", it->name, err.msg);
+      }
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+        lua_setfield(L, values + 1, it->name);
+      } else {
+        lua_setfield(L, values, it->name);
+      }
+    } else {
+      lua_createtable(L, 0, 3);
+      lua_pushstring(L, it->sha);
+      lua_setfield(L, -2, "sha");
+      lua_pushstring(L, it->type);
+      lua_setfield(L, -2, "type");
+      lua_pushinteger(L, (lua_Integer)it->size);
+      lua_setfield(L, -2, "size");
+      lua_setfield(L, values + 2, it->name);
+    }
+  }
+  lua_setfield(L, values - 1, "passed");
+  lua_setfield(L, values - 1, "nils");
+  lua_setfield(L, values - 1, "values");
+  lua_createtable(L, (int)r->nnext, 0);
+  for (size_t i = 0; i < r->nnext; i++) {
+    lua_pushstring(L, r->next[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_setfield(L, -2, "next");
+  if (r->foreach_count >= 0) {
+    lua_pushinteger(L, (lua_Integer)r->foreach_count);
+    lua_setfield(L, -2, "foreach_count");
+  }
+  return 1;
+}
+
+// A try-out: hands the step's result (on top of the flow's state) to the receiving state.
+static lf_status hand_over(worker *w, lf_err *err)
+{
+  lua_State *L = w->flow->L;
+  dry_result r;
+  memset(&r, 0, sizeof(r));
+  char *pathspec = lf_xasprintf("%s/%s/%s/%s", w->flow->name, w->o->run_id, w->o->step,
+                                w->o->task_id);
+  r.pathspec = pathspec;
+  lua_pushcfunction(L, dry_collect);
+  lua_insert(L, -2);
+  lua_pushlightuserdata(L, &r);
+  lf_status st = lf_lua_pcall(L, 2, 0, LF_ERR_INTERNAL, NULL, err);
+  if (st == LF_OK) {
+    lua_pushcfunction(w->dry, dry_push);
+    lua_pushlightuserdata(w->dry, &r);
+    st = lf_lua_pcall(w->dry, 1, 1, LF_ERR_CORRUPT, NULL, err);
+  }
+  dry_result_free(&r);
+  lf_free(pathspec);
+  return st;
+}
+
 // Runs the task named by w->o (step, task id, inputs) and commits it. Reports to msg_fd.
 static lf_status run_one(worker *w, lf_err *err)
 {
   const lf_step_opts *o = w->o;
   char *traceback = NULL;
+  char **saved_env = NULL;
   lf_status st = LF_OK;
   w->started_at = lf_time_now_us();
   if (o->step == NULL || o->task_id == NULL) {
@@ -604,7 +813,9 @@ static lf_status run_one(worker *w, lf_err *err)
       goto done;
     }
   }
-  // The step's environment option.
+  // The step's environment option. (A try-out runs in the caller's process: it sets the
+  // variables for the step's duration only.)
+  saved_env = w->dry != NULL ? save_env(w->flow->confs[idx].env) : NULL;
   for (char **e = w->flow->confs[idx].env; e != NULL && *e != NULL; e++) {
     const char *eq = strchr(*e, '=');
     if (eq != NULL) {
@@ -625,7 +836,8 @@ static lf_status run_one(worker *w, lf_err *err)
   lf_lua_host host = {.store = w->store,
                       .flow = w->flow->name,
                       .root = w->ctx->datastore_root,
-                      .user = lf_api_username()};
+                      .user = lf_api_username(),
+                      .in_task = true};
   lua_State *L = w->flow->L;
   lf_lua_set_host(L, &host);
   // A declared memory need is also the step's limit: the Lua state may grow to it.
@@ -635,7 +847,11 @@ static lf_status run_one(worker *w, lf_err *err)
   }
   lua_pushcfunction(L, run_task);
   lua_pushlightuserdata(L, w);
+  if (w->dry != NULL) {
+    w->ctx->try_L = L; // so lf_session_interrupt can stop it
+  }
   st = lf_lua_pcall(L, 1, 1, LF_ERR_TASK, &traceback, err);
+  w->ctx->try_L = NULL;
   traceback = name_step_frames(traceback, o->step);
   if (st != LF_OK) {
     if (st == LF_ERR_NOMEM) {
@@ -652,6 +868,10 @@ static lf_status run_one(worker *w, lf_err *err)
     goto done;
   }
   // stack: result
+  if (w->dry != NULL) {
+    st = hand_over(w, err);
+    goto done;
+  }
   lua_pushcfunction(L, build_record);
   lua_insert(L, -2);
   lua_pushlightuserdata(L, w);
@@ -676,8 +896,15 @@ static lf_status run_one(worker *w, lf_err *err)
   lf_dynbuf_free(&msg);
 
 done:
+  if (w->dry != NULL && w->step != NULL) {
+    restore_env(w->flow->confs[lf_dag_find(w->flow->dag, o->step)].env, saved_env);
+  }
   if (st != LF_OK) {
     report_failure(o->msg_fd, err->msg, traceback);
+  }
+  if (w->dry_traceback != NULL && st != LF_OK) {
+    *w->dry_traceback = traceback;
+    traceback = NULL;
   }
   lf_free(traceback);
   return st;
@@ -765,6 +992,36 @@ LF_API lf_status lf_run_step(lf_ctx *ctx, const lf_step_opts *opts)
   free_inputs(&w);
   lf_json_free(w.params);
   lf_json_free(w.caught);
+  lf_dynbuf_free(&w.record);
+  if (w.flow != NULL) {
+    lf_lua_set_host(w.flow->L, NULL);
+    lf_flow_free(w.flow);
+  }
+  return st;
+}
+
+lf_status lf_api_step_try(lf_ctx *ctx, const lf_step_opts *opts, lua_State *dst,
+                          char **traceback, lf_err *err)
+{
+  lf_step_opts o;
+  memset(&o, 0, sizeof(o));
+  memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
+  o.msg_fd = -1;
+  o.serve_fd = 0;
+  o.catch_mode = 0;
+  worker w;
+  memset(&w, 0, sizeof(w));
+  w.ctx = ctx;
+  w.o = &o;
+  w.dry = dst;
+  w.dry_traceback = traceback;
+  lf_dynbuf_init(&w.record, RECORD_MAX);
+  lf_status st = prepare(&w, err);
+  if (st == LF_OK) {
+    st = run_one(&w, err);
+  }
+  free_inputs(&w);
+  lf_json_free(w.params);
   lf_dynbuf_free(&w.record);
   if (w.flow != NULL) {
     lf_lua_set_host(w.flow->L, NULL);

@@ -34,7 +34,7 @@ typedef struct step_progress {
   int failed;
 } step_progress;
 
-typedef struct printer {
+struct cli_printer {
   bool color;     // stdout is a terminal and NO_COLOR is unset
   bool color_err; // the same for stderr
   bool progress; // stderr is a terminal
@@ -43,7 +43,8 @@ typedef struct printer {
   size_t nsteps;
   int64_t last_draw_us;
   lf_status *final_status;
-} printer;
+};
+typedef struct cli_printer printer;
 
 static void fmt_time(int64_t us, char *out, size_t size)
 {
@@ -225,6 +226,53 @@ static void on_event(void *ud, const lf_event *ev)
     draw_progress(p, ev->kind != LF_EVENT_TASK_STARTED);
   } else if (p->progress_shown == false && p->nsteps > 0) {
     draw_progress(p, false);
+  }
+}
+
+static void printer_init(printer *p)
+{
+  memset(p, 0, sizeof(*p));
+  const char *no_color = getenv("NO_COLOR");
+  p->progress = isatty(STDERR_FILENO) != 0;
+  bool want_color = no_color == NULL || no_color[0] == '\0';
+  p->color = isatty(STDOUT_FILENO) != 0 && want_color;
+  p->color_err = isatty(STDERR_FILENO) != 0 && want_color;
+}
+
+static void printer_clear(printer *p)
+{
+  clear_progress(p);
+  for (size_t i = 0; i < p->nsteps; i++) {
+    free(p->steps[i].name);
+  }
+  free(p->steps);
+  p->steps = NULL;
+  p->nsteps = 0;
+}
+
+cli_printer *cli_printer_new(void)
+{
+  printer *p = malloc(sizeof(*p));
+  if (p != NULL) {
+    printer_init(p);
+  }
+  return p;
+}
+
+void cli_printer_free(cli_printer *p)
+{
+  if (p != NULL) {
+    printer_clear(p);
+    free(p);
+  }
+}
+
+void cli_printer_event(void *ud, const lf_event *ev)
+{
+  on_event(ud, ev);
+  if (ev->kind == LF_EVENT_RUN_FINISHED) {
+    // A session runs again with the same printer: start the next run's progress afresh.
+    printer_clear(ud);
   }
 }
 
@@ -415,12 +463,7 @@ static int run_or_resume(int argc, char **argv, bool resume)
   lf_string_free(ms);
 
   printer pr;
-  memset(&pr, 0, sizeof(pr));
-  const char *no_color = getenv("NO_COLOR");
-  pr.progress = isatty(STDERR_FILENO) != 0;
-  bool want_color = no_color == NULL || no_color[0] == '\0';
-  pr.color = isatty(STDOUT_FILENO) != 0 && want_color;
-  pr.color_err = isatty(STDERR_FILENO) != 0 && want_color;
+  printer_init(&pr);
   lf_run_opts o;
   memset(&o, 0, sizeof(o));
   o.size = sizeof(o);
@@ -436,11 +479,7 @@ static int run_or_resume(int argc, char **argv, bool resume)
   o.origin_run_id = origin;
   o.resume_step = resume_step;
   st = lf_flow_run(flow, &o, &run);
-  clear_progress(&pr);
-  for (size_t i = 0; i < pr.nsteps; i++) {
-    free(pr.steps[i].name);
-  }
-  free(pr.steps);
+  printer_clear(&pr);
   if (st != LF_OK) {
     if (run != NULL) {
       char ts[32];

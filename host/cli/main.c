@@ -21,6 +21,8 @@ static const char usage[] =
   "  logs Flow/run/step[/task] [--stdout|--stderr] print the output of past tasks\n"
   "  dump Flow/run/step[/task]                    list the artifacts of past tasks\n"
   "  tag add|remove|list Flow/run [TAG...]        change or list a run's user tags\n"
+  "  repl [FLOW.lua]                              a Lua prompt with the history of runs;\n"
+  "                                               with a flow: run{...} and step(...)\n"
   "  reindex                                      rebuild the metadata index\n"
   "  step FLOW.lua STEP ...                       run one task (what workers run)\n"
   "  version                                      print the version\n"
@@ -130,6 +132,7 @@ int main(int argc, char **argv)
     {"dump",    cmd_dump   },
     {"reindex", cmd_reindex},
     {"tag",     cmd_tag    },
+    {"repl",    cmd_repl   },
   };
   for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
     if (strcmp(cmd, cmds[i].name) == 0) {

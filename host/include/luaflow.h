@@ -255,6 +255,107 @@ LF_API lf_status lf_run_tag(lf_ctx *ctx, const char *run_pathspec, const char *c
                             const char *const *remove, char **out);
 /// Rebuilds the metadata index from the datastore.
 LF_API lf_status lf_ctx_reindex(lf_ctx *ctx);
+/// One run of the history (lf_ctx_runs). Strings are borrowed for the callback's duration.
+typedef struct lf_run_info {
+  const char *flow;
+  const char *run_id;
+  const char *pathspec;            ///< "Flow/run"
+  const char *user;
+  const char *status;              ///< "running", "ok", "failed" or "interrupted"
+  int64_t created_at_us;           ///< microseconds since the epoch
+  int64_t finished_at_us;          ///< 0 while the run has not finished
+  const char *origin;              ///< resume: the run it continues ("Flow/run"), or NULL
+  const char *const *tags;         ///< user tags, sorted, NULL-terminated
+  const char *const *system_tags;  ///< "user:ann", ..., sorted, NULL-terminated
+} lf_run_info;
+
+/// Which runs lf_ctx_runs() gives. Zero-initialise, set `size`, fill what you need.
+typedef struct lf_run_query {
+  size_t size;              ///< sizeof(lf_run_query)
+  const char *flow;         ///< the flow's name (required)
+  const char *user;         ///< only this user's runs; NULL: everyone's
+  const char *const *tags;  ///< only runs carrying all of these tags, NULL-terminated; may be NULL
+  int successful_only;      ///< non-zero: only runs that finished successfully
+  size_t limit;             ///< at most this many (the newest); 0: no limit
+} lf_run_query;
+
+/// Called once per run, newest first; return non-zero to stop early.
+typedef int (*lf_run_fn)(void *ud, const lf_run_info *run);
+/// Runs of a flow from the history index, newest first, answered from the index (no scan of
+/// the datastore). A flow without runs calls nothing and returns LF_OK.
+/// @return LF_OK, LF_ERR_USAGE (no flow), or LF_ERR_META.
+LF_API lf_status lf_ctx_runs(lf_ctx *ctx, const lf_run_query *q, lf_run_fn fn, void *ud);
+
+/// One task of a run (lf_ctx_tasks). Strings are borrowed for the callback's duration.
+typedef struct lf_task_info {
+  const char *pathspec;   ///< "Flow/run/step/task"
+  const char *step;
+  const char *task_id;
+  const char *status;     ///< "ok" or "failed"
+  int committed;          ///< non-zero: the task committed (its artifacts can be read)
+  int64_t attempt;        ///< the committed attempt, or the latest one
+  int64_t started_at_us;
+  int64_t finished_at_us;
+  const char *origin;     ///< resume: the task it was cloned from, or NULL
+} lf_task_info;
+
+typedef int (*lf_task_fn)(void *ud, const lf_task_info *task);
+/// Tasks of a run ("Flow/run": every step in execution order) or of one step
+/// ("Flow/run/step"), by task id within a step; return non-zero from `fn` to stop early.
+/// @return LF_OK, LF_ERR_NOTFOUND ("no run 'Flow/12'"), LF_ERR_USAGE, or LF_ERR_META.
+LF_API lf_status lf_ctx_tasks(lf_ctx *ctx, const char *pathspec, lf_task_fn fn, void *ud);
+
+/// One artifact of a task (lf_ctx_artifacts). Strings are borrowed for the callback.
+typedef struct lf_artifact_info {
+  const char *name;
+  const char *type;   ///< "nil", "boolean", "integer", "float", "string", "table", "array"
+  const char *sha;    ///< sha256 of the canonical encoding, lowercase hex
+  int64_t size;       ///< bytes of the canonical encoding
+} lf_artifact_info;
+
+typedef int (*lf_artifact_fn)(void *ud, const lf_artifact_info *a);
+/// Artifacts of a committed task "Flow/run/step/task", by name; read one with
+/// lf_run_read_artifact().
+/// @return LF_OK, LF_ERR_NOTFOUND, LF_ERR_USAGE, or LF_ERR_META.
+LF_API lf_status lf_ctx_artifacts(lf_ctx *ctx, const char *task_pathspec, lf_artifact_fn fn,
+                                  void *ud);
+
+/// An interactive session (`luaflow repl`): a Lua state with the client's Flow, Run, Step,
+/// Task and namespace as globals and results printed readably; with a flow file also
+/// `run{ param = value }` (a real run of the file as it is now) and
+/// `step("name", { from = "Flow/12/start/1" })` (one step tried in this process against a
+/// past task's artifacts; nothing is stored). A session is used from one thread.
+typedef struct lf_session lf_session;
+
+/// Results of lf_session_eval().
+typedef enum lf_eval_result {
+  LF_EVAL_OK = 0,         ///< ran; `out` holds the printed values, if any
+  LF_EVAL_INCOMPLETE = 1, ///< the chunk continues: read another line and evaluate both
+  LF_EVAL_ERROR = 2,      ///< a syntax or runtime error; `out` holds the message
+} lf_eval_result;
+
+/// Opens a session. `flow_path` may be NULL (history only); `run_opts` (may be NULL) is the
+/// template of run{}: its event callback prints the run's progress.
+/// @return the session, or NULL (message in lf_ctx_errmsg: an invalid flow file, say).
+LF_API lf_session *lf_session_new(lf_ctx *ctx, const char *flow_path,
+                                  const lf_run_opts *run_opts);
+LF_API void lf_session_free(lf_session *s);
+/// Evaluates typed input: an expression (its values are formatted into `out`) or statements.
+/// @param[out] out text to show, or NULL; caller frees with lf_string_free().
+LF_API lf_eval_result lf_session_eval(lf_session *s, const char *chunk, size_t len,
+                                      char **out);
+/// Completion candidates for `line` with the cursor at byte `cursor`: globals, fields of
+/// tables and history objects, and pathspecs inside string literals. Each candidate
+/// replaces line[*start .. cursor).
+/// @return a NULL-terminated list (possibly empty) the caller frees with lf_strings_free().
+LF_API char **lf_session_complete(lf_session *s, const char *line, size_t cursor,
+                                  size_t *start);
+/// Stops the code the session is running (an evaluation, a step() or a run{}) at its next
+/// instruction with the error "interrupted". Async-signal-safe.
+LF_API void lf_session_interrupt(lf_session *s);
+/// Frees a NULL-terminated list of strings returned by the library. NULL is allowed.
+LF_API void lf_strings_free(char **list);
+
 LF_API void lf_value_free(lf_value *v);
 LF_API void lf_string_free(char *s);
 

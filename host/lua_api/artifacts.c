@@ -256,6 +256,15 @@ static int l_host_user(lua_State *L)
   return 1;
 }
 
+// host.in_task() -> true while a task runs in this state
+static int l_host_in_task(lua_State *L)
+{
+  lua_getfield(L, LUA_REGISTRYINDEX, HOST_KEY);
+  lf_lua_host *h = lua_touserdata(L, -1);
+  lua_pushboolean(L, h != NULL && h->in_task);
+  return 1;
+}
+
 static int l_host_typeof(lua_State *L)
 {
   luaL_checkany(L, 1);
@@ -276,6 +285,7 @@ int lf_lua_open_host(lua_State *L)
   static const luaL_Reg funcs[] = {
     {"default_root", l_host_default_root},
     {"encode", l_host_encode},
+    {"in_task", l_host_in_task},
     {"load",   l_host_load  },
     {"now",    l_host_now   },
     {"put",    l_host_put   },

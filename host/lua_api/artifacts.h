@@ -5,6 +5,7 @@
 #pragma once
 
 #include <lua.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/err.h"
@@ -38,6 +39,7 @@ typedef struct lf_lua_host {
   const char *flow;
   const char *root; ///< the datastore root (for luaflow.client); may be NULL
   const char *user; ///< the user name (the client's default namespace); may be NULL
+  bool in_task;     ///< a task runs in this state: the history is read-only
 } lf_lua_host;
 /// Installs `h` (borrowed; must outlive the state's use of luaflow._host).
 void lf_lua_set_host(lua_State *L, lf_lua_host *h);

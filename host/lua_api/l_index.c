@@ -229,6 +229,23 @@ static int l_index_steps(lua_State *L)
   return 1;
 }
 
+// index:flows() -> { name, ... }: every flow with a run in the index, sorted
+static int l_index_flows(lua_State *L)
+{
+  index_box *b = check_index(L);
+  lf_meta_strings s;
+  memset(&s, 0, sizeof(s));
+  lf_err err;
+  lf_err_clear(&err);
+  if (lf_meta_list_flows(b->meta, &s, &err) != LF_OK) {
+    lf_meta_strings_destroy(&s);
+    return fail(L, &err);
+  }
+  push_strings(L, &s);
+  lf_meta_strings_destroy(&s);
+  return 1;
+}
+
 // index:tasks(flow, run, step) -> { task, ... }
 static int l_index_tasks(lua_State *L)
 {
@@ -379,6 +396,7 @@ int lf_lua_open_index(lua_State *L)
   static const luaL_Reg methods[] = {
     {"artifacts", l_index_artifacts},
     {"close",     l_index_close    },
+    {"flows",     l_index_flows    },
     {"latest",    l_index_latest   },
     {"load",      l_index_load     },
     {"log",       l_index_log      },

@@ -346,6 +346,16 @@ function M.run(task)
       encode(name, v)
     end
   end
+  if task.dry then
+    -- A try-out (the REPL's step()): nothing is stored; the new values travel back encoded.
+    local changed = {}
+    for _, p in ipairs(pending) do
+      changed[p.name] = p.buf
+      out[p.name] = nil
+    end
+    return { artifacts = out, changed = changed, next = transitions or {},
+      foreach_count = foreach_count }
+  end
   for _, p in ipairs(pending) do
     local sha, size = host.put(p.buf)
     out[p.name] = { sha = sha, type = p.type, size = size }

@@ -106,6 +106,28 @@ local function lazy(class, getters)
     end
     return nil
   end
+  -- The names an object answers to, for the REPL's tab completion.
+  class.__complete = function(self)
+    local names = {}
+    for k in pairs(class) do
+      if type(k) == 'string' and not k:match('^__') then
+        names[#names + 1] = k
+      end
+    end
+    for k in pairs(getters) do
+      names[#names + 1] = k
+    end
+    for k in pairs(self) do
+      if type(k) == 'string' then
+        names[#names + 1] = k
+      end
+    end
+    local extra = rawget(class, '__complete_extra')
+    for _, n in ipairs(extra and extra(self) or {}) do
+      names[#names + 1] = n
+    end
+    return names
+  end
 end
 
 -- ---- Task ---------------------------------------------------------------------------------
@@ -183,6 +205,13 @@ lazy(Task, {
         end
         return v
       end,
+      __complete = function()
+        local names = {}
+        for i, a in ipairs(arts) do
+          names[i] = a.name
+        end
+        return names
+      end,
       __pairs = function()
         local i = 0
         return function()
@@ -255,7 +284,7 @@ function Run:steps()
 end
 
 local function change_tags(run, add, remove)
-  if host().root() then
+  if host().in_task() then
     error('luaflow.client: tags are changed from outside a run (a script, the REPL, or '
       .. "'luaflow tag'); a step must not write the history index", 3)
   end
@@ -329,6 +358,9 @@ lazy(Run, {
     return (r:step('end'))
   end,
 })
+Run.__complete_extra = function(r)
+  return open():steps(r.flow, r.id) or {}
+end
 Run.__name = 'luaflow.Run'
 Run.__tostring = function(r)
   return 'Run(' .. r.pathspec .. ')'
@@ -384,6 +416,12 @@ Flow.__tostring = function(f)
 end
 
 -- ---- Lookup by pathspec -------------------------------------------------------------------
+
+--- Names of every flow with a run in the history (any namespace), sorted.
+---@return string[]
+function M.flows()
+  return open():flows() or {}
+end
 
 --- A flow by name (whether or not it has runs in the namespace).
 function M.Flow(name)

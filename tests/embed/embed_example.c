@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // A program that embeds luaflow through luaflow.h only: it loads a flow from a file, runs it
-// with a parameter, and reads one artifact back. Run by the end-to-end tests:
+// with a parameter, reads artifacts back, and queries the history (runs by tag and success,
+// the tasks of a run and a step, a task's artifacts). Run by the end-to-end tests:
 //   embed_example FLOW.lua DATASTORE_ROOT LUAFLOW_BIN
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,6 +11,84 @@
 
 static int started;
 static int finished;
+
+static int print_run(void *ud, const lf_run_info *r)
+{
+  bool has_user = false;
+  for (const char *const *t = r->system_tags; *t != NULL; t++) {
+    has_user = has_user || strncmp(*t, "user:", 5) == 0;
+  }
+  printf("%s run %s status %s user-tags %s%s origin %s\n", (const char *)ud, r->pathspec,
+         r->status, r->tags[0] != NULL ? r->tags[0] : "-", has_user ? " (user)" : "",
+         r->origin != NULL ? r->origin : "-");
+  return 0;
+}
+
+static int print_task(void *ud, const lf_task_info *t)
+{
+  printf("%s task %s %s%s\n", (const char *)ud, t->pathspec, t->status,
+         t->committed ? " committed" : "");
+  return 0;
+}
+
+static int print_artifact(void *ud, const lf_artifact_info *a)
+{
+  (void)ud;
+  printf("artifact %s %s %lld %.8s\n", a->name, a->type, (long long)a->size, a->sha);
+  return 0;
+}
+
+static int stop_after_one(void *ud, const lf_task_info *t)
+{
+  (void)t;
+  ++*(int *)ud;
+  return 1;
+}
+
+// Callback data is a `void *`: labels go through a writable copy.
+static void *label(const char *text)
+{
+  static char buf[8][32];
+  static int next;
+  char *b = buf[next++ % 8];
+  snprintf(b, sizeof(buf[0]), "%s", text);
+  return b;
+}
+
+// The history queries of luaflow.h over the two runs main() made.
+static int query_history(lf_ctx *ctx)
+{
+  int rc = 0;
+  lf_run_query q;
+  memset(&q, 0, sizeof(q));
+  q.size = sizeof(q);
+  q.flow = "CounterBranchFlow";
+  rc |= lf_ctx_runs(ctx, &q, print_run, label("all")) != LF_OK;
+  const char *tags[] = {"second", NULL};
+  q.tags = tags;
+  rc |= lf_ctx_runs(ctx, &q, print_run, label("tagged")) != LF_OK;
+  q.tags = NULL;
+  q.successful_only = 1;
+  q.limit = 1;
+  rc |= lf_ctx_runs(ctx, &q, print_run, label("latest-successful")) != LF_OK;
+  q.flow = "NoSuchFlow";
+  rc |= lf_ctx_runs(ctx, &q, print_run, label("none")) != LF_OK;
+  rc |= lf_ctx_tasks(ctx, "CounterBranchFlow/1", print_task, label("run")) != LF_OK;
+  rc |= lf_ctx_tasks(ctx, "CounterBranchFlow/2/join", print_task, label("step")) != LF_OK;
+  int calls = 0;
+  rc |= lf_ctx_tasks(ctx, "CounterBranchFlow/2", stop_after_one, &calls) != LF_OK;
+  printf("stopped after %d\n", calls);
+  rc |= lf_ctx_artifacts(ctx, "CounterBranchFlow/1/end/5", print_artifact, NULL) != LF_OK;
+  if (lf_ctx_tasks(ctx, "CounterBranchFlow/99", print_task, label("x")) != LF_ERR_NOTFOUND) {
+    rc = 1;
+  }
+  printf("not found: %s\n", lf_ctx_errmsg(ctx));
+  if (lf_ctx_artifacts(ctx, "CounterBranchFlow/1/end", print_artifact, NULL) != LF_ERR_USAGE) {
+    rc = 1;
+  }
+  printf("usage: %s\n", lf_ctx_errmsg(ctx));
+  return rc;
+}
 
 static void on_event(void *ud, const lf_event *ev)
 {
@@ -76,6 +156,19 @@ int main(int argc, char **argv)
     rc = 1;
   } else {
     printf("missing: %s\n", lf_ctx_errmsg(ctx));
+  }
+  // A second run, tagged, for the history queries.
+  const char *tags[] = {"second", NULL};
+  opts.tags = tags;
+  lf_run *run2 = NULL;
+  if (lf_flow_run(flow, &opts, &run2) != LF_OK) {
+    fprintf(stderr, "second run: %s\n", lf_ctx_errmsg(ctx));
+    rc = 1;
+  }
+  lf_run_free(run2);
+  if (query_history(ctx) != 0) {
+    fprintf(stderr, "query: %s\n", lf_ctx_errmsg(ctx));
+    rc = 1;
   }
   lf_value_free(count);
   lf_value_free(animal);

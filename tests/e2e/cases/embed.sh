@@ -12,6 +12,26 @@ test_embed_example() {
   expect_out "run CounterBranchFlow/1: 5 tasks started, 5 finished"
   expect_out "count = 2, animal = embedded-seal"
   expect_out "missing: task 'CounterBranchFlow/1/end/5' has no artifact 'nope'"
+  # History queries: newest first, tag and success filters, tasks, artifacts, errors.
+  expect_eq "$(grep '^all run' "$out" | cut -d' ' -f3 | tr '\n' ' ')" \
+    "CounterBranchFlow/2 CounterBranchFlow/1 " "(runs newest first)"
+  expect_out "all run CounterBranchFlow/2 status ok user-tags second (user) origin -"
+  expect_out "all run CounterBranchFlow/1 status ok user-tags - (user) origin -"
+  expect_eq "$(grep -c '^tagged run' "$out")" 1 "(tag filter)"
+  expect_out "tagged run CounterBranchFlow/2"
+  expect_out "latest-successful run CounterBranchFlow/2"
+  expect_no_out "none run"
+  expect_eq "$(grep '^run task' "$out" | cut -d' ' -f3 | tr '\n' ' ')" \
+    "CounterBranchFlow/1/start/1 CounterBranchFlow/1/add_one/2 CounterBranchFlow/1/add_two/3 CounterBranchFlow/1/join/4 CounterBranchFlow/1/end/5 " \
+    "(tasks in execution order)"
+  expect_out "run task CounterBranchFlow/1/end/5 ok committed"
+  expect_eq "$(grep -c '^step task' "$out")" 1 "(tasks of one step)"
+  expect_out "step task CounterBranchFlow/2/join/4 ok committed"
+  expect_out "stopped after 1"
+  expect_out "artifact animal string"
+  expect_out "artifact count integer"
+  expect_out "not found: no run 'CounterBranchFlow/99'"
+  expect_out "usage: expected a task pathspec 'Flow/run/step/task', got 'CounterBranchFlow/1/end'"
 }
 
 # examples/embed built against an installed luaflow (make install into a scratch prefix) with
@@ -38,6 +58,7 @@ test_embed_example_against_installed_library() {
   expect_rc 0
   expect_out "[start] cube of	4	is	64"
   expect_out "EmbedFlow/1: 2 tasks started, 2 finished; y = 64"
+  expect_out "latest successful run: EmbedFlow/1 (ok)"
   # The plain CLI does not have the program's module: the flow says so.
   lf check "$ROOT/examples/embed/flow.lua"
   expect_rc 2
