@@ -7,5 +7,6 @@
 const lf_lua_cmodule lf_lua_cmodules[] = {
   {"luaflow._host",  lf_lua_open_host },
   {"luaflow._index", lf_lua_open_index},
+  {"luaflow.s3",     lf_lua_open_s3   },
   {NULL,            NULL            },
 };

@@ -14,3 +14,4 @@ extern const lf_lua_cmodule lf_lua_cmodules[];
 
 int lf_lua_open_host(lua_State *L);
 int lf_lua_open_index(lua_State *L);
+int lf_lua_open_s3(lua_State *L);

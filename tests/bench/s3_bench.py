@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""S3 throughput and CPU: luaflow.s3 put_many/get_many against boto3 with a 16-thread pool,
+both on the same moto server on loopback, same objects (64 x 16 MB by default).
+
+Usage: s3_bench.py [--luaflow-build DIR] [--count 64] [--size-mb 16] [--rounds 1]
+The luaflow side runs in plain lua5.4 with the build's Lua C module (lua/luaflow/client.so),
+one process per direction, timing only the transfer (wall clock and the process's own CPU
+seconds, from inside). boto3 runs in this process, timed the same way (RUSAGE_SELF covers all
+its threads) and keeps every body, as get_many does. moto's own CPU is counted for neither.
+Each figure is the best of --rounds runs (on this VM the first touch of fresh memory is slow,
+so whichever process first grows to a GB pays extra). Prints MB/s, CPU seconds per GB and the
+luaflow/boto3 ratios. Not part of `make test`.
+"""
+import argparse
+import concurrent.futures
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+LUA = r'''
+require("luaflow.client")
+local s3 = require("luaflow.s3")
+local host = require("luaflow._host")
+local mode, count, size = arg[1], tonumber(arg[2]), tonumber(arg[3])
+local urls, pairs_ = {}, {}
+for i = 1, count do urls[i] = string.format("s3://lf-bench/lf/%03d", i) end
+if mode == "put" then
+  local block = {}
+  for j = 1, 256 do block[j] = string.char((j * 7 + 3) % 256) end
+  local chunk = string.rep(table.concat(block), 4096) -- 1 MiB
+  for i = 1, count do
+    pairs_[i] = { urls[i], string.rep(chunk, size // #chunk) .. chunk:sub(1, size % #chunk) .. string.char(i) }
+  end
+end
+local c0, t0 = os.clock(), host.now()
+if mode == "put" then
+  s3.put_many(pairs_)
+else
+  local got = s3.get_many(urls)
+  assert(#got == count and #got[1] == size + 1)
+end
+io.write(string.format("%.6f %.6f\n", host.now() - t0, os.clock() - c0))
+'''
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def cpu_self():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def run_luaflow(build, mode, count, size, env):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(LUA)
+        script = f.name
+    try:
+        out = subprocess.run(["lua5.4", script, mode, str(count), str(size)], env=env,
+                             check=True, capture_output=True, text=True).stdout
+    finally:
+        os.unlink(script)
+    wall, cpu = (float(v) for v in out.split())
+    return wall, cpu
+
+
+def run_boto3(endpoint, mode, count, size):
+    import boto3
+    from botocore.config import Config
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing",
+                      config=Config(max_pool_connections=16))
+    keys = ["boto/%03d" % i for i in range(1, count + 1)]
+    bodies = None
+    if mode == "put":
+        block = bytes((j * 7 + 3) % 256 for j in range(1, 257)) * 4096
+        bodies = [(block * (size // len(block) + 1))[:size] + bytes([i % 256])
+                  for i in range(1, count + 1)]
+
+    def put(i):
+        s3.put_object(Bucket="lf-bench", Key=keys[i], Body=bodies[i])
+
+    def get(i):
+        # Kept, like the strings get_many returns: both sides hold every object at the end.
+        return s3.get_object(Bucket="lf-bench", Key=keys[i])["Body"].read()
+
+    c0, t0 = cpu_self(), time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(put if mode == "put" else get, range(count)))
+    wall, cpu = time.perf_counter() - t0, cpu_self() - c0
+    if mode == "get":
+        assert all(len(b) == size + 1 for b in results)
+    return wall, cpu
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--luaflow-build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--count", type=int, default=64)
+    ap.add_argument("--size-mb", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    size = args.size_mb * 1000 * 1000
+    gb = args.count * (size + 1) / 1e9
+    port = free_port()
+    endpoint = "http://127.0.0.1:%d" % port
+    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(endpoint + "/moto-api/")
+                break
+            except OSError:
+                time.sleep(0.05)
+        urllib.request.urlopen(urllib.request.Request(endpoint + "/lf-bench", method="PUT"))
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                   AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=endpoint,
+                   AWS_EC2_METADATA_DISABLED="true",
+                   LUA_CPATH=os.path.join(args.luaflow_build, "lua", "?.so") + ";;")
+        print("S3 bench: %d objects x %d MB = %.2f GB per direction, moto on loopback"
+              % (args.count, args.size_mb, gb))
+        print("%-8s %-4s %10s %12s" % ("client", "op", "MB/s", "CPU s/GB"))
+        results = {}
+        for _ in range(args.rounds):
+            for mode in ("put", "get"):
+                for name in ("luaflow", "boto3"):
+                    if name == "luaflow":
+                        wall, cpu = run_luaflow(args.luaflow_build, mode, args.count, size, env)
+                    else:
+                        wall, cpu = run_boto3(endpoint, mode, args.count, size)
+                    mbs, cpg = gb * 1000 / wall, cpu / gb
+                    best = results.get((name, mode))
+                    if best is None or mbs > best[0]:
+                        results[(name, mode)] = (mbs, cpg)
+                    print("%-8s %-4s %10.1f %12.3f" % (name, mode, mbs, cpg))
+        for mode in ("put", "get"):
+            lf, bo = results[("luaflow", mode)], results[("boto3", mode)]
+            print("%s: luaflow/boto3 throughput %.2fx, CPU per GB %.2fx (budget: >= 1x at < 0.25x)"
+                  % (mode, lf[0] / bo[0], lf[1] / bo[1]))
+    finally:
+        moto.terminate()
+        moto.wait()
+
+
+if __name__ == "__main__":
+    main()

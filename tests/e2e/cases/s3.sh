@@ -1,0 +1,223 @@
+# luaflow.s3 against moto's S3 server on loopback (started and stopped by each test): a real
+# flow moving data through S3 in parallel tasks, Lua errors that name the object, plain lua5.4
+# use of the module, and retries through the fault-injecting proxy of tests/s3/.
+
+s3_start_moto() {
+  S3_PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()')
+  python3 -m moto.server -H 127.0.0.1 -p "$S3_PORT" >"$CASE_DIR/moto.log" 2>&1 &
+  S3_MOTO_PID=$!
+  local i
+  for i in $(seq 150); do
+    curl -sf -o /dev/null "http://127.0.0.1:$S3_PORT/moto-api/" && break
+    sleep 0.1
+  done
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 \
+    AWS_ENDPOINT_URL="http://127.0.0.1:$S3_PORT" AWS_EC2_METADATA_DISABLED=true \
+    LUAFLOW_S3_PART_SIZE=5242880 LUAFLOW_S3_MULTIPART_THRESHOLD=5242880 \
+    LUAFLOW_S3_RETRY_BASE_MS=10
+  # moto's default mode takes an unsigned bucket creation.
+  curl -sf -o /dev/null -X PUT "http://127.0.0.1:$S3_PORT/lf-e2e" || fail "cannot create the bucket"
+}
+
+s3_stop() {
+  [ -n "${S3_PROXY_PID:-}" ] && kill "$S3_PROXY_PID" 2>/dev/null && wait "$S3_PROXY_PID" 2>/dev/null
+  [ -n "${S3_MOTO_PID:-}" ] && kill "$S3_MOTO_PID" 2>/dev/null && wait "$S3_MOTO_PID" 2>/dev/null
+  S3_PROXY_PID=""
+  S3_MOTO_PID=""
+  unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION AWS_ENDPOINT_URL \
+    AWS_EC2_METADATA_DISABLED LUAFLOW_S3_PART_SIZE LUAFLOW_S3_MULTIPART_THRESHOLD \
+    LUAFLOW_S3_RETRY_BASE_MS LUAFLOW_S3_MAX_ATTEMPTS
+}
+
+test_s3_flow_moves_data_in_parallel_tasks() {
+  s3_start_moto
+  head -c 7340033 /dev/urandom >"$CASE_DIR/big.bin" # 7 MiB + 1: a multipart upload
+  flow s3flow.lua <<'LUA'
+local luaflow = require('luaflow')
+local s3 = require('luaflow.s3')
+local flow = luaflow.flow('S3Flow')
+local root = 's3://lf-e2e/run'
+
+flow:step('start', function(self)
+  s3.put(root .. '/hello.txt', 'hello, s3')
+  local pairs_ = {}
+  for i = 1, 24 do
+    pairs_[#pairs_ + 1] = { string.format('%s/parts/%02d', root, i), string.rep(tostring(i % 10), i * 100) }
+  end
+  pairs_[#pairs_ + 1] = { root .. '/files/big.bin', { file = 'big.bin' } }
+  pairs_[#pairs_ + 1] = { root .. '/keys/with space é.txt', '' }
+  local urls = s3.put_many(pairs_)
+  print('put', #urls)
+  self.urls = {}
+  for i = 1, 24 do self.urls[i] = urls[i] end
+  self:next('read', { foreach = 'urls' })
+end)
+
+flow:step('read', function(self)
+  local body = s3.get(self.input)
+  self.len = #body
+  self:next('join')
+end)
+
+flow:step('join', function(self, inputs)
+  local total = 0
+  for _, inp in ipairs(inputs) do total = total + inp.len end
+  self.total = total
+  print('total', total)
+  local listed = s3.list_paths(root .. '/')
+  local names = {}
+  for _, e in ipairs(listed) do names[#names + 1] = e.key .. (e.is_prefix and '' or ':' .. e.size) end
+  print('paths', table.concat(names, ','))
+  print('recursive', #s3.list_recursive(root .. '/parts/'))
+  local many = s3.get_many({ root .. '/parts/03', root .. '/hello.txt' })
+  print('many', #many[1], many[2])
+  print('range', s3.get(root .. '/hello.txt', { range = { 7, 8 } }))
+  print('tail', s3.get(root .. '/hello.txt', { range = { 5 } }))
+  s3.get(root .. '/files/big.bin', { file = 'copy.bin' })
+  local got = s3.get_recursive(root .. '/keys/', 'tree')
+  print('tree', got[1].path, got[1].size)
+  local info = s3.info(root .. '/files/big.bin')
+  print('info', info.size, info.etag:match('%-2"$') ~= nil)
+  local none, msg, code = s3.info(root .. '/nope')
+  print('missing', none, code, msg)
+  print('exists', s3.exists(root .. '/hello.txt'), s3.exists(root .. '/nope'))
+  print('rm', s3.rm({ root .. '/hello.txt', root .. '/never-was' }))
+  print('gone', s3.exists(root .. '/hello.txt'))
+  self:next('end')
+end)
+
+flow:step('end', function(self) print('done', self.total) end)
+return flow
+LUA
+  lf run s3flow.lua --max-workers 8
+  expect_rc 0
+  expect_out "put	26"
+  expect_out "total	30000"
+  expect_out "paths	run/files/,run/hello.txt:9,run/keys/,run/parts/" # one key order
+  expect_out "recursive	24"
+  expect_out "many	300	hello, s3"
+  expect_out "range	s3"
+  expect_out "tail	, s3"
+  expect_out "tree	tree/with space é.txt	0"
+  expect_out "info	7340033	true"
+  expect_out "missing	nil	NotFound	cannot head 's3://lf-e2e/run/nope' (404 Not Found)"
+  expect_out "exists	true	false"
+  expect_out "rm	2"
+  expect_out "gone	false"
+  expect_out "done	30000"
+  cmp -s "$CASE_DIR/big.bin" "$CASE_DIR/copy.bin" || fail "the downloaded file differs"
+  [ -f "$CASE_DIR/tree/with space é.txt" ] || fail "get_recursive did not write the tree"
+  s3_stop
+}
+
+test_s3_errors_name_the_object() {
+  s3_start_moto
+  flow s3err.lua <<'LUA'
+local luaflow = require('luaflow')
+local s3 = require('luaflow.s3')
+local flow = luaflow.flow('S3ErrFlow')
+flow:step('start', function(self)
+  local function try(f, ...)
+    local args = table.pack(...)
+    return select(2, pcall(function() return f(table.unpack(args, 1, args.n)) end))
+  end
+  print('bad url', try(s3.get, '/not/s3'))
+  print('bad option', try(s3.get, 's3://lf-e2e/x', { rnage = { 1, 2 } }))
+  print('bad data', try(s3.put, 's3://lf-e2e/x', 42))
+  print('no bucket', try(s3.get, 's3://no-such-bucket/k'))
+  s3.get('s3://lf-e2e/missing/key')
+  self:next('end')
+end)
+flow:step('end', function(self) end)
+return flow
+LUA
+  lf run s3err.lua
+  expect_rc 1
+  expect_out "bad url	s3err.lua:7: bad argument #1 to 'f' ('/not/s3' is not an S3 URL (expected s3://bucket/key))"
+  expect_out "bad option	s3err.lua:7: unknown option 'rnage' (expected file, range)"
+  expect_out "bad data	s3err.lua:7: bad argument #2 to 'f' (expected a string or {file = path})"
+  expect_out "no bucket	s3err.lua:7: cannot get 's3://no-such-bucket/k' (404 NoSuchBucket"
+  expect_err "Task failed: s3err.lua:13: cannot get 's3://lf-e2e/missing/key' (404 NoSuchKey: "
+  s3_stop
+}
+
+test_s3_plain_lua() {
+  s3_start_moto
+  local build lua_cpath preload=""
+  build=$(dirname "$LUAFLOW")
+  if [ "${LF_E2E_SANITIZE:-0}" = 1 ]; then
+    preload="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)"
+  fi
+  (cd "$CASE_DIR" && LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 \
+    LUA_CPATH="$build/lua/?.so;;" lua5.4 -e '
+      require("luaflow.client") -- installs the luaflow runtime in package.preload
+      local s3 = require("luaflow.s3")
+      local blob = string.rep("0123456789abcdef", 786433) -- 12 MiB + 16 bytes: 3 parts
+      s3.put("s3://lf-e2e/plain/blob", blob)
+      local back = s3.get("s3://lf-e2e/plain/blob")
+      print("roundtrip", #back, back == blob)
+      local pairs_, urls = {}, {}
+      for i = 1, 70 do -- more than one window of get_many
+        urls[i] = "s3://lf-e2e/plain/many/" .. i
+        pairs_[i] = { urls[i], ("v" .. i):rep(i) }
+      end
+      s3.put_many(pairs_)
+      local bodies, same = s3.get_many(urls), true
+      for i = 1, 70 do same = same and bodies[i] == ("v" .. i):rep(i) end
+      print("many", #bodies, same)
+      print("presign", (s3.presign("s3://lf-e2e/plain/blob", { expires = 60 }):match("X%-Amz%-Expires=60") ~= nil))
+      local ok, err = pcall(s3.list_paths, "s3://no-such-bucket/")
+      print("list error", err)' >out.txt 2>err.txt)
+  rc=$?
+  out="$CASE_DIR/out.txt"
+  err="$CASE_DIR/err.txt"
+  expect_rc 0
+  expect_out "roundtrip	12582928	true"
+  expect_out "many	70	true"
+  expect_out "presign	true"
+  expect_out "list error	cannot list 's3://no-such-bucket' (404 NoSuchBucket"
+  s3_stop
+}
+
+test_s3_retries_through_faults() {
+  s3_start_moto
+  local portfile="$CASE_DIR/proxy.port"
+  python3 "$ROOT/tests/s3/fault_proxy.py" "$portfile" "$S3_PORT" >"$CASE_DIR/proxy.log" 2>&1 &
+  S3_PROXY_PID=$!
+  local i
+  for i in $(seq 100); do [ -s "$portfile" ] && break; sleep 0.1; done
+  local proxy
+  proxy=$(cat "$portfile")
+  curl -sf -o /dev/null -X POST "http://127.0.0.1:$proxy/__faults__" --data-binary \
+    '[{"match": "PUT /lf-e2e/f/", "fault": "503", "times": 3},
+      {"match": "GET /lf-e2e/f/", "fault": "truncate", "times": 2},
+      {"match": "GET /lf-e2e/f/", "fault": "drop", "times": 2}]'
+  flow s3faults.lua <<'LUA'
+local luaflow = require('luaflow')
+local s3 = require('luaflow.s3')
+local flow = luaflow.flow('S3FaultFlow')
+flow:step('start', function(self)
+  local pairs_, urls = {}, {}
+  for i = 1, 8 do
+    urls[i] = 's3://lf-e2e/f/' .. i
+    pairs_[i] = { urls[i], string.rep('x', 1000 * i) }
+  end
+  s3.put_many(pairs_)
+  local total = 0
+  for _, body in ipairs(s3.get_many(urls)) do total = total + #body end
+  print('total', total)
+  self:next('end')
+end)
+flow:step('end', function(self) end)
+return flow
+LUA
+  AWS_ENDPOINT_URL="http://127.0.0.1:$proxy" lf run s3faults.lua
+  expect_rc 0
+  expect_out "total	36000"
+  expect_err "retrying in"
+  expect_err "(503 SlowDown: Please reduce your request rate.)"
+  local hits
+  hits=$(curl -sf "http://127.0.0.1:$proxy/__faults__" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["hits"]))')
+  expect_eq "$hits" "7" "faults met"
+  s3_stop
+}

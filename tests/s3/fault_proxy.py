@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""A loopback HTTP proxy in front of moto that injects faults, for the S3 client's retry
+tests (tests/unit/s3/test_s3_faults.c, tests/e2e/cases/s3.sh).
+
+Usage: fault_proxy.py PORTFILE UPSTREAM_PORT
+Binds 127.0.0.1 on a free port and writes it to PORTFILE once it is listening. Requests are
+forwarded to 127.0.0.1:UPSTREAM_PORT unless a fault rule matches.
+
+Control (never forwarded):
+  POST /__faults__   body: JSON list of rules {"match": "GET /bkt/key", "fault": KIND,
+                     "times": N}; replaces the rules. A rule matches when `match` is a
+                     substring of "METHOD /path?query"; each match uses up one of its times.
+  GET  /__faults__   JSON: {"hits": [[fault, "METHOD /path?query"], ...], "requests": N}
+Fault kinds:
+  drop        read the request, close the connection without an answer
+  reset       as drop, with a TCP reset (SO_LINGER 0)
+  500         500 InternalError (S3 XML)
+  503         503 SlowDown (S3 XML)
+  403         403 AccessDenied (permanent: must not be retried)
+  error200    200 with an InternalError document (as CompleteMultipartUpload may answer)
+  truncate    forward, then send the headers and half the body, and close
+  stall       forward, send the headers and half the body, then hang for 30 s
+  stall_head  hang for 30 s before any answer
+"""
+import http.client
+import http.server
+import json
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+lock = threading.Lock()
+rules = []
+hits = []
+requests_seen = 0
+
+XML = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code><Message>%s</Message>'
+       '<RequestId>fault-proxy</RequestId></Error>')
+
+
+def take_fault(line):
+    global requests_seen
+    with lock:
+        requests_seen += 1
+        for r in rules:
+            if r["times"] > 0 and r["match"] in line:
+                r["times"] -= 1
+                hits.append([r["fault"], line])
+                return r["fault"]
+    return None
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def reply(self, code, body, ctype="application/xml"):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def control(self):
+        global rules
+        if self.command == "POST":
+            new = json.loads(self.read_body() or b"[]")
+            with lock:
+                rules = [dict(r) for r in new]
+                hits.clear()
+            self.reply(200, b"ok", "text/plain")
+        else:
+            with lock:
+                doc = {"hits": list(hits), "requests": requests_seen}
+            self.reply(200, json.dumps(doc).encode(), "application/json")
+
+    def hang_up(self, reset):
+        if reset:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def forward(self, body):
+        conn = http.client.HTTPConnection("127.0.0.1", UPSTREAM, timeout=60)
+        headers = {k: v for k, v in self.headers.items()}
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read() if self.command != "HEAD" else b""
+        conn.close()
+        return resp, data
+
+    def handle_any(self):
+        if self.path.startswith("/__faults__"):
+            return self.control()
+        line = "%s %s" % (self.command, self.path)
+        fault = take_fault(line)
+        body = self.read_body()
+        if fault in ("drop", "reset"):
+            return self.hang_up(fault == "reset")
+        if fault == "stall_head":
+            time.sleep(30)
+            return self.hang_up(False)
+        if fault == "500":
+            return self.reply(500, (XML % ("InternalError", "injected")).encode())
+        if fault == "503":
+            return self.reply(503, (XML % ("SlowDown", "Please reduce your request rate."))
+                              .encode())
+        if fault == "403":
+            return self.reply(403, (XML % ("AccessDenied", "Access Denied")).encode())
+        if fault == "error200":
+            return self.reply(200, (XML % ("InternalError", "injected in a 200")).encode())
+        resp, data = self.forward(body)
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "server", "date"):
+                self.send_header(k, v)
+        if "content-length" not in {k.lower() for k, _ in resp.getheaders()}:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if fault in ("truncate", "stall") and len(data) > 1:
+            self.wfile.write(data[:len(data) // 2])
+            self.wfile.flush()
+            if fault == "stall":
+                time.sleep(30)
+            return self.hang_up(False)
+        self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = handle_any
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+if __name__ == "__main__":
+    UPSTREAM = int(sys.argv[2])
+    server = Server(("127.0.0.1", 0), Handler)
+    tmp = sys.argv[1] + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(server.server_address[1]))
+    os.rename(tmp, sys.argv[1])
+    server.serve_forever()

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: MIT
+// Fault injection: the S3 client behind tests/s3/fault_proxy.py (in front of moto) that
+// drops and resets connections, answers 500/503, truncates and stalls bodies, and reports
+// errors inside 200s. Transient faults are retried and the transfer completes with exactly
+// the right bytes; permanent ones fail at once; when the attempts run out the failure is
+// clear and nothing partial is left behind. Never silently truncated data.
+#include <stdlib.h>
+#include <string.h>
+
+#include "aws/aws_http.h"
+#include "core/alloc.h"
+#include "core/fs.h"
+#include "s3/s3.h"
+#include "s3/s3_testutil.h"
+#include "testhelp.h"
+
+#define MIB ((size_t)1 << 20)
+#define BUCKET "lf-faults"
+
+static int proxy_port;
+static const char *dir;
+
+static void set_faults(const char *json)
+{
+  char cmd[2048];
+  snprintf(cmd, sizeof(cmd), "curl -sf -o /dev/null -X POST --data-binary '%s' "
+                             "http://127.0.0.1:%d/__faults__", json, proxy_port);
+  CHECK(system(cmd) == 0);
+}
+
+// How many requests met a fault since the last set_faults.
+static int hits(void)
+{
+  char url[128];
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/__faults__", proxy_port);
+  lf_aws_http_resp r;
+  lf_err err = {0};
+  int n = -1;
+  if (lf_aws_http_fetch("GET", url, NULL, 5000, 1 << 20, &r, &err) == LF_OK) {
+    n = 0;
+    for (const char *p = r.body; (p = strstr(p, "[\"")) != NULL; p++) {
+      n++;
+    }
+  }
+  lf_free(r.body);
+  return n;
+}
+
+static char *pattern(size_t n, unsigned seed)
+{
+  char *p = lf_xmalloc(n > 0 ? n : 1);
+  uint32_t v = seed * 2654435761u + 1;
+  for (size_t i = 0; i < n; i++) {
+    v = v * 1103515245u + 12345u;
+    p[i] = (char)(v >> 16);
+  }
+  return p;
+}
+
+static bool get_equals(lf_s3 *s3, const char *key, const char *data, size_t n, lf_err *err)
+{
+  char *got = NULL;
+  size_t len = 0;
+  lf_status st = lf_s3_get(s3, BUCKET, key, 0, &got, &len, err);
+  bool same = st == LF_OK && len == n && memcmp(got, data, n) == 0;
+  lf_free(got);
+  return same;
+}
+
+static void test_transient_gets(lf_s3 *s3, lf_s3 *direct)
+{
+  size_t n = 11 * MIB + 3; // three ranged parts
+  char *data = pattern(n, 5);
+  lf_err err = {0};
+  CHECK_EQ_INT(lf_s3_put(direct, BUCKET, "big", data, n, false, NULL, &err), LF_OK);
+  const char *kinds[] = {"drop", "reset", "500", "503", "truncate", "stall"};
+  for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+    char rules[256];
+    // Two faults on the whole object's requests: the first part and a later one may both meet
+    // one; each attempt is retried.
+    snprintf(rules, sizeof(rules), "[{\"match\": \"GET /lf-faults/big\", \"fault\": \"%s\", "
+                                   "\"times\": 2}]", kinds[i]);
+    set_faults(rules);
+    bool ok = get_equals(s3, "big", data, n, &err);
+    if (!ok) {
+      fprintf(stderr, "fault %s: %s\n", kinds[i], err.msg);
+    }
+    CHECK(ok);
+    CHECK_EQ_INT(hits(), 2);
+    lf_err_clear(&err);
+  }
+  // Into a file: a truncated part is fetched again, the file is whole.
+  set_faults("[{\"match\": \"GET /lf-faults/big\", \"fault\": \"truncate\", \"times\": 3}]");
+  char *path = lf_path_join(dir, "big.out");
+  CHECK_EQ_INT(lf_s3_get_file(s3, BUCKET, "big", path, &err), LF_OK);
+  char *got = NULL;
+  size_t len = 0;
+  CHECK_EQ_INT(lf_fs_read_file(path, n + 1, &got, &len, &err), LF_OK);
+  CHECK(len == n && memcmp(got, data, n) == 0);
+  CHECK_EQ_INT(hits(), 3);
+  lf_free(got);
+  lf_free(path);
+  lf_free(data);
+}
+
+static void test_transient_puts(lf_s3 *s3, lf_s3 *direct)
+{
+  lf_err err = {0};
+  // A single PUT answered 503 twice, then accepted.
+  set_faults("[{\"match\": \"PUT /lf-faults/small\", \"fault\": \"503\", \"times\": 2}]");
+  CHECK_EQ_INT(lf_s3_put(s3, BUCKET, "small", "payload", 7, false, NULL, &err), LF_OK);
+  CHECK_EQ_INT(hits(), 2);
+  CHECK(get_equals(direct, "small", "payload", 7, &err));
+  // Multipart: a part dropped, another 500, the completion answered 200 + <Error>.
+  size_t n = 12 * MIB + 1;
+  char *data = pattern(n, 8);
+  set_faults("[{\"match\": \"partNumber=2\", \"fault\": \"drop\", \"times\": 1},"
+             " {\"match\": \"partNumber=3\", \"fault\": \"500\", \"times\": 1},"
+             " {\"match\": \"POST /lf-faults/mp?uploadId\", \"fault\": \"error200\", "
+             "\"times\": 1}]");
+  CHECK_EQ_INT(lf_s3_put(s3, BUCKET, "mp", data, n, false, NULL, &err), LF_OK);
+  if (err.code != LF_OK) {
+    fprintf(stderr, "multipart: %s\n", err.msg);
+  }
+  CHECK_EQ_INT(hits(), 3);
+  CHECK(get_equals(direct, "mp", data, n, &err));
+  lf_free(data);
+}
+
+static void test_permanent_and_exhausted(lf_s3 *s3, lf_s3 *direct)
+{
+  lf_err err = {0};
+  CHECK_EQ_INT(lf_s3_put(direct, BUCKET, "k", "value", 5, false, NULL, &err), LF_OK);
+  // No answer at all for longer than the stall timeout: the request is sent again.
+  set_faults("[{\"match\": \"GET /lf-faults/k\", \"fault\": \"stall_head\", \"times\": 1}]");
+  CHECK(get_equals(s3, "k", "value", 5, &err));
+  CHECK_EQ_INT(hits(), 1);
+  // 403 is permanent: one request, a clear message.
+  set_faults("[{\"match\": \"GET /lf-faults/k\", \"fault\": \"403\", \"times\": 5}]");
+  char *got = NULL;
+  size_t len = 0;
+  CHECK_EQ_INT(lf_s3_get(s3, BUCKET, "k", 0, &got, &len, &err), LF_ERR_STORE);
+  CHECK_STR(err.msg, "cannot get 's3://lf-faults/k' (403 AccessDenied: Access Denied)");
+  CHECK_EQ_INT(hits(), 1);
+  CHECK(got == NULL);
+  lf_err_clear(&err);
+  // 503 on every attempt: it gives up after max_attempts (4 here) and says so.
+  set_faults("[{\"match\": \"GET /lf-faults/k\", \"fault\": \"503\", \"times\": 10}]");
+  CHECK_EQ_INT(lf_s3_get(s3, BUCKET, "k", 0, &got, &len, &err), LF_ERR_STORE);
+  CHECK_STR(err.msg, "cannot get 's3://lf-faults/k' (503 SlowDown: Please reduce your request "
+                     "rate.) after 4 attempts");
+  CHECK_EQ_INT(hits(), 4);
+  lf_err_clear(&err);
+  // Truncated on every attempt: an error, never a short result; no file left behind.
+  set_faults("[{\"match\": \"GET /lf-faults/k\", \"fault\": \"truncate\", \"times\": 10}]");
+  CHECK_EQ_INT(lf_s3_get(s3, BUCKET, "k", 0, &got, &len, &err), LF_ERR_IO);
+  CHECK_CONTAINS(err.msg, "cannot get 's3://lf-faults/k' (");
+  CHECK_CONTAINS(err.msg, "after 4 attempts");
+  CHECK(got == NULL);
+  lf_err_clear(&err);
+  char *path = lf_path_join(dir, "never.out");
+  CHECK_EQ_INT(lf_s3_get_file(s3, BUCKET, "k", path, &err), LF_ERR_IO);
+  CHECK(!lf_fs_exists(path));
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -q lfs3", dir);
+  CHECK(system(cmd) != 0); // no temp file either
+  lf_free(path);
+  lf_err_clear(&err);
+  // A failed multipart upload is aborted: no upload is left open.
+  size_t n = 6 * MIB;
+  char *data = pattern(n, 3);
+  set_faults("[{\"match\": \"partNumber=2\", \"fault\": \"403\", \"times\": 1}]");
+  CHECK_EQ_INT(lf_s3_put(s3, BUCKET, "aborted", data, n, false, NULL, &err), LF_ERR_STORE);
+  CHECK_CONTAINS(err.msg, "cannot upload a part of 's3://lf-faults/aborted' (403 AccessDenied");
+  lf_s3_info info;
+  CHECK_EQ_INT(lf_s3_head(direct, BUCKET, "aborted", &info, &err), LF_ERR_NOTFOUND);
+  lf_free(data);
+  set_faults("[]");
+}
+
+static void test_unreachable(void)
+{
+  // Nothing listens: connection refused is retried, then reported.
+  char ep[64];
+  snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", th_free_port());
+  lf_s3_opts o = {.endpoint = ep, .max_attempts = 2, .retry_base_ms = 1};
+  lf_err err = {0};
+  lf_s3 *s3 = lf_s3_new(&o, &err);
+  CHECK_EQ_INT(lf_s3_put(s3, BUCKET, "k", "x", 1, false, NULL, &err), LF_ERR_IO);
+  CHECK_CONTAINS(err.msg, "cannot put 's3://lf-faults/k' (");
+  CHECK_CONTAINS(err.msg, "after 2 attempts");
+  lf_s3_free(s3);
+}
+
+int main(void)
+{
+  dir = th_tmpdir("s3_faults");
+  int moto_port = 0;
+  pid_t moto = th_start_moto(dir, &moto_port, NULL);
+  char up[16];
+  snprintf(up, sizeof(up), "%d", moto_port);
+  const char *args[] = {up, NULL};
+  pid_t proxy = moto > 0 ? th_start_helper(dir, "fault_proxy.py", args, &proxy_port) : -1;
+  CHECK(moto > 0 && proxy > 0);
+  if (moto > 0 && proxy > 0) {
+    setenv("AWS_ACCESS_KEY_ID", "testing", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "testing", 1);
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    setenv("HOME", dir, 1);
+    unsetenv("AWS_ENDPOINT_URL");
+    setenv("LUAFLOW_S3_PART_SIZE", "5242880", 1);
+    setenv("LUAFLOW_S3_MULTIPART_THRESHOLD", "5242880", 1);
+    setenv("LUAFLOW_S3_RETRY_BASE_MS", "10", 1);
+    setenv("LUAFLOW_S3_STALL_TIMEOUT", "1", 1);
+    setenv("LUAFLOW_S3_MAX_ATTEMPTS", "4", 1);
+    char ep[64], direct_ep[64];
+    snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", proxy_port);
+    snprintf(direct_ep, sizeof(direct_ep), "http://127.0.0.1:%d", moto_port);
+    lf_s3_opts po = {.endpoint = ep, .region = "us-east-1"};
+    lf_s3_opts mo = {.endpoint = direct_ep, .region = "us-east-1"};
+    lf_err err = {0};
+    lf_s3 *s3 = lf_s3_new(&po, &err);
+    lf_s3 *direct = lf_s3_new(&mo, &err);
+    CHECK_EQ_INT(lf_s3_create_bucket(direct, BUCKET, &err), LF_OK);
+    test_transient_gets(s3, direct);
+    test_transient_puts(s3, direct);
+    test_permanent_and_exhausted(s3, direct);
+    test_unreachable();
+    lf_s3_free(s3);
+    lf_s3_free(direct);
+  }
+  th_kill(proxy);
+  th_kill(moto);
+  return TEST_REPORT();
+}
