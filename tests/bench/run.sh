@@ -58,3 +58,12 @@ t2=$(date +%s.%N)
 echo "  generated in $(awk "BEGIN{printf \"%.2f\", $t1 - $t0}") s; luaflow reindex in $(awk "BEGIN{printf \"%.2f\", $t2 - $t1}") s"
 (cd "$tmp" && LUAFLOW_USER=bench "$luaflow" run "$here/flows/bench_client.lua" \
   --datastore-root "$hist") | sed -n 's/.*BENCH client /  /p'
+
+# S3 transfer (issue 6): luaflow.s3 get_many/put_many against boto3 with 16 threads, both on
+# one moto server on loopback (python3 on PATH must have moto and boto3).
+echo "== S3 get_many/put_many vs boto3"
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+  python3 "$here/s3_bench.py" --luaflow-build "$(dirname "$luaflow")" --count 4 --size-mb 2 --rounds 1
+else
+  python3 "$here/s3_bench.py" --luaflow-build "$(dirname "$luaflow")"
+fi
