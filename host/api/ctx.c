@@ -8,7 +8,9 @@
 
 #include "api/internal.h"
 #include "luaflow_ext.h"
+#include "api/reindex.h"
 #include "lua_api/modules.h"
+#include "s3/s3_store.h"
 #include "core/alloc.h"
 #include "core/fs.h"
 #include "core/json.h"
@@ -24,6 +26,48 @@ static void on_interrupt_async(uv_async_t *a)
   }
 }
 
+// Picks the datastore root from the configuration and settings; a contradiction (an S3
+// root for the local datastore, S3 without an s3:// root) is kept in setup_err and reported
+// when the store is first needed, so that commands that need no store still work.
+static void choose_datastore(lf_ctx *ctx)
+{
+  lf_err_clear(&ctx->setup_err);
+  const char *kind = ctx->cfg.datastore;
+  char *own = NULL;
+  if (kind == NULL || kind[0] == '\0') {
+    own = lf_settings_get("LUAFLOW_DATASTORE", "datastore");
+    kind = own;
+  }
+  const char *root = ctx->cfg.datastore_root;
+  bool given = root != NULL && root[0] != '\0';
+  if (kind != NULL && strcmp(kind, "local") != 0 && strcmp(kind, "s3") != 0) {
+    LF_ERR(&ctx->setup_err, LF_ERR_USAGE, "the datastore must be 'local' or 's3', got '%s'",
+           kind);
+    ctx->datastore_root = lf_xstrdup("");
+  } else if (given) {
+    ctx->datastore_root = lf_settings_normalize_root(root);
+  } else {
+    ctx->datastore_root = lf_settings_datastore_root(kind);
+    if (ctx->datastore_root == NULL) {
+      LF_ERR(&ctx->setup_err, LF_ERR_USAGE,
+             "the s3 datastore needs a root: --datastore-root s3://bucket/prefix, "
+             "LUAFLOW_DATASTORE_ROOT_S3, or datastore_root_s3 in ~/.luaflowconfig/config.json");
+      ctx->datastore_root = lf_xstrdup("");
+    }
+  }
+  bool s3 = lf_settings_root_is_s3(ctx->datastore_root);
+  if (ctx->setup_err.code == LF_OK && kind != NULL && strcmp(kind, "s3") == 0 && !s3) {
+    LF_ERR(&ctx->setup_err, LF_ERR_USAGE,
+           "the s3 datastore needs a root of the form s3://bucket/prefix, got '%s'",
+           ctx->datastore_root);
+  } else if (ctx->setup_err.code == LF_OK && kind != NULL && strcmp(kind, "local") == 0 && s3) {
+    LF_ERR(&ctx->setup_err, LF_ERR_USAGE,
+           "the local datastore cannot use the S3 root '%s' (use --datastore s3)",
+           ctx->datastore_root);
+  }
+  lf_free(own);
+}
+
 LF_API lf_ctx *lf_ctx_new(const lf_config *cfg)
 {
   lf_ctx *ctx = lf_xcalloc(1, sizeof(*ctx));
@@ -35,9 +79,7 @@ LF_API lf_ctx *lf_ctx_new(const lf_config *cfg)
   if (ctx->cfg.log != NULL) {
     lf_log_set_sink(ctx->cfg.log, ctx->cfg.log_ud, ctx->cfg.log_level);
   }
-  const char *root = ctx->cfg.datastore_root;
-  ctx->datastore_root = root != NULL && root[0] != '\0' ? lf_path_absolute(root)
-                                                         : lf_settings_datastore_root();
+  choose_datastore(ctx);
   if (ctx->cfg.luaflow_bin != NULL) {
     ctx->luaflow_bin = lf_xstrdup(ctx->cfg.luaflow_bin);
   } else if (getenv("LUAFLOW_BIN") != NULL) {
@@ -134,10 +176,14 @@ lf_status lf_api_fail(lf_ctx *ctx, const lf_err *err)
 
 lf_store *lf_api_store(lf_ctx *ctx)
 {
+  if (ctx->setup_err.code != LF_OK) {
+    lf_api_fail(ctx, &ctx->setup_err);
+    return NULL;
+  }
   if (ctx->store == NULL) {
     lf_err err;
     lf_err_clear(&err);
-    ctx->store = lf_store_open_local(ctx->datastore_root, &err);
+    ctx->store = lf_datastore_open(ctx->datastore_root, &err);
     if (ctx->store == NULL) {
       lf_api_fail(ctx, &err);
     }
@@ -147,11 +193,27 @@ lf_store *lf_api_store(lf_ctx *ctx)
 
 lf_meta *lf_api_meta(lf_ctx *ctx)
 {
+  if (ctx->setup_err.code != LF_OK) {
+    lf_api_fail(ctx, &ctx->setup_err);
+    return NULL;
+  }
   if (ctx->meta == NULL) {
     lf_err err;
     lf_err_clear(&err);
-    char *path = lf_path_join(ctx->datastore_root, "index.sqlite3");
+    // For S3 the index is a local cache of the datastore: a new cache is filled from it.
+    char *path = lf_settings_index_path(ctx->datastore_root);
+    bool fill = lf_settings_root_is_s3(ctx->datastore_root) && !lf_fs_exists(path);
+    lf_store *store = fill ? lf_api_store(ctx) : NULL;
+    if (fill && store == NULL) {
+      lf_free(path);
+      return NULL;
+    }
     ctx->meta = lf_meta_open(path, &err);
+    if (ctx->meta != NULL && fill && lf_api_reindex(store, ctx->meta, &err) != LF_OK) {
+      lf_meta_close(ctx->meta);
+      ctx->meta = NULL;
+      unlink(path); // a half-filled cache must not pass for a complete one
+    }
     lf_free(path);
     if (ctx->meta == NULL) {
       lf_api_fail(ctx, &err);

@@ -15,9 +15,10 @@
 
 struct lf_ctx {
   lf_config cfg;
-  char *datastore_root; ///< absolute
+  char *datastore_root; ///< absolute path or s3:// URL ("" when setup_err is set)
   char *luaflow_bin;
   lf_err err;
+  lf_err setup_err;     ///< a bad datastore choice, reported when the store is first needed
   lf_store *store; ///< opened on first use
   lf_meta *meta;   ///< opened on first use
   uv_loop_t loop;

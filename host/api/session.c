@@ -12,6 +12,7 @@
 
 #include "api/internal.h"
 #include "core/alloc.h"
+#include "core/settings.h"
 #include "core/dynbuf.h"
 #include "core/fs.h"
 #include "lua_api/artifacts.h"
@@ -341,7 +342,8 @@ LF_API lf_session *lf_session_new(lf_ctx *ctx, const char *flow_path,
     goto fail;
   }
   lf_store *store = lf_api_store(ctx);
-  if (store == NULL) {
+  // The client reads the index; for S3 it is a local cache, filled here when it is new.
+  if (store == NULL || (lf_settings_root_is_s3(ctx->datastore_root) && lf_api_meta(ctx) == NULL)) {
     err = ctx->err;
     goto fail;
   }

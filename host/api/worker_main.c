@@ -8,6 +8,7 @@
 #include "api/internal.h"
 #include "core/alloc.h"
 #include "core/fs.h"
+#include "core/settings.h"
 
 static const char usage[] =
   "step FLOW.lua STEP --run-id R --task-id T [--attempt N] [--inputs SPEC] "
@@ -72,7 +73,8 @@ LF_API int lf_worker_main(lf_ctx *ctx, int argc, char **argv)
         ok = to_int(v, &o.catch_from);
       } else if (strcmp(a, "--datastore-root") == 0) {
         lf_free(ctx->datastore_root);
-        ctx->datastore_root = lf_path_absolute(v);
+        ctx->datastore_root = lf_settings_normalize_root(v);
+        lf_err_clear(&ctx->setup_err); // the parent chose this root; its choice stands
       } else if (strcmp(a, "--with") == 0) {
         if (nwith == 64) {
           fprintf(stderr, "luaflow: too many --with options\n");

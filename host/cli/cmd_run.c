@@ -22,8 +22,8 @@ static const char run_options_help[] =
   "  --with OPT[:k=v,...]   give every step that lacks it a step option: retry,\n"
   "                         retry:times=2, timeout:minutes=5, catch:var=NAME,\n"
   "                         resources:cpu=2,memory=4000 (repeatable)\n"
-  "  --datastore local      where runs are stored\n"
-  "  --datastore-root DIR   datastore location (default ./.luaflow)\n"
+  "  --datastore local|s3   where runs are stored (s3: artifacts, records and logs in S3)\n"
+  "  --datastore-root DIR|s3://bucket/prefix   datastore location (default ./.luaflow)\n"
   "Parameter values come from --NAME VALUE, else LUAFLOW_RUN_<NAME>, else the default.\n";
 
 typedef struct step_progress {

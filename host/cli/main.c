@@ -27,8 +27,9 @@ static const char usage[] =
   "  step FLOW.lua STEP ...                       run one task (what workers run)\n"
   "  version                                      print the version\n"
   "\n"
-  "Common options: --datastore local, --datastore-root DIR (default: ./.luaflow,\n"
-  "or LUAFLOW_DATASTORE_ROOT, or datastore_root in ~/.luaflowconfig/config.json).\n"
+  "Common options: --datastore local|s3, --datastore-root DIR|s3://bucket/prefix\n"
+  "(default: ./.luaflow, or LUAFLOW_DATASTORE_ROOT, or datastore_root in\n"
+  "~/.luaflowconfig/config.json; for s3, LUAFLOW_DATASTORE_ROOT_S3 or datastore_root_s3).\n"
   "\n"
   "Exit status: 0 success, 1 a task failed, 2 bad usage or an invalid flow,\n"
   "130 interrupted.\n";
@@ -83,12 +84,9 @@ bool cli_common_option(cli_common *c, int argc, char **argv, int *i)
 
 lf_ctx *cli_ctx(const cli_common *c)
 {
-  if (c->datastore != NULL && strcmp(c->datastore, "local") != 0) {
-    if (strcmp(c->datastore, "s3") == 0) {
-      cli_error("--datastore s3 is not available in this version; use --datastore local");
-    } else {
-      cli_error("--datastore must be 'local' or 's3', got '%s'", c->datastore);
-    }
+  if (c->datastore != NULL && strcmp(c->datastore, "local") != 0 &&
+      strcmp(c->datastore, "s3") != 0) {
+    cli_error("--datastore must be 'local' or 's3', got '%s'", c->datastore);
     exit(CLI_USAGE);
   }
   // Workers run this same binary.
@@ -98,6 +96,7 @@ lf_ctx *cli_ctx(const cli_common *c)
   memset(&cfg, 0, sizeof(cfg));
   cfg.size = sizeof(cfg);
   cfg.datastore_root = c->datastore_root;
+  cfg.datastore = c->datastore;
   if (n > 0) {
     self[n] = '\0';
     cfg.luaflow_bin = self;

@@ -75,9 +75,14 @@ typedef struct lf_config {
   lf_log_fn log;              ///< log sink; NULL: stderr
   void *log_ud;               ///< passed to log
   lf_log_level log_level;     ///< minimum level passed to log
-  const char *datastore_root; ///< NULL: $LUAFLOW_DATASTORE_ROOT, the config file, or ./.luaflow
+  const char *datastore_root; ///< a directory or s3://bucket/prefix; NULL:
+                              ///< $LUAFLOW_DATASTORE_ROOT, the config file, or ./.luaflow
   const char *luaflow_bin;    ///< path of the `luaflow` binary workers run; NULL: found in PATH
   size_t lua_mem_limit;       ///< bytes a Lua state may hold; 0: unlimited
+  /// "local" or "s3"; NULL: $LUAFLOW_DATASTORE, the config file's `datastore`, or the form of
+  /// the root (an s3://bucket/prefix root is S3). For "s3" without datastore_root the root is
+  /// $LUAFLOW_DATASTORE_ROOT_S3 (config: datastore_root_s3).
+  const char *datastore;
 } lf_config;
 
 /// Value types of artifacts as seen from C.

@@ -234,7 +234,11 @@ static int l_host_default_root(lua_State *L)
 {
   // Copied out and freed before any Lua call that could raise.
   char path[4096];
-  char *root = lf_settings_datastore_root();
+  char *root = lf_settings_datastore_root(NULL);
+  if (root == NULL) {
+    return luaL_error(L, "the s3 datastore needs a root: LUAFLOW_DATASTORE_ROOT_S3 or "
+                      "datastore_root_s3 in ~/.luaflowconfig/config.json");
+  }
   size_t n = strlen(root);
   bool fits = n < sizeof(path);
   if (fits) {

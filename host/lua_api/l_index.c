@@ -8,10 +8,12 @@
 
 #include "core/alloc.h"
 #include "core/fs.h"
+#include "core/settings.h"
 #include "lua_api/artifacts.h"
 #include "lua_api/history.h"
 #include "lua_api/modules.h"
 #include "meta/meta.h"
+#include "s3/s3_store.h"
 #include "store/store.h"
 
 #define INDEX_MT "luaflow.Index"
@@ -56,7 +58,7 @@ static int l_index_open(lua_State *L)
   // stack: box (owns whatever is opened below)
   lf_err err;
   lf_err_clear(&err);
-  char *db = lf_path_join(root, "index.sqlite3");
+  char *db = lf_settings_index_path(root);
   bool have = lf_fs_exists(db);
   if (have) {
     b->meta = lf_meta_open(db, &err);
@@ -64,12 +66,17 @@ static int l_index_open(lua_State *L)
   lf_free(db);
   if (!have) {
     lua_pushnil(L);
-    lua_pushfstring(L, "no history in '%s' (no runs yet, or a different datastore root)",
-                    root);
+    if (lf_settings_root_is_s3(root)) {
+      lua_pushfstring(L, "no local index of '%s' yet (run 'luaflow reindex "
+                      "--datastore-root %s' to fill it)", root, root);
+    } else {
+      lua_pushfstring(L, "no history in '%s' (no runs yet, or a different datastore root)",
+                      root);
+    }
     return 2;
   }
   if (b->meta != NULL) {
-    b->store = lf_store_open_local(root, &err);
+    b->store = lf_datastore_open(root, &err);
   }
   if (b->store == NULL || b->meta == NULL) {
     lua_pushnil(L);

@@ -30,6 +30,8 @@ static lf_status resolve_endpoint(lf_s3 *s3, const char *endpoint, lf_err *err);
 static bool bucket_is_dns_safe(const char *b);
 static bool use_virtual(const lf_s3 *s3, const char *bucket);
 
+static void new_pool(lf_s3 *s3);
+
 lf_s3 *lf_s3_new(const lf_s3_opts *opts, lf_err *err)
 {
   pthread_once(&curl_once, curl_init_once);
@@ -44,11 +46,40 @@ lf_s3 *lf_s3_new(const lf_s3_opts *opts, lf_err *err)
     return NULL;
   }
   s3->creds = lf_aws_creds_provider_new(&s3->cfg);
+  new_pool(s3);
+  s3->rng = (uint64_t)lf_time_now_us() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)s3;
+  return s3;
+}
+
+static void new_pool(lf_s3 *s3)
+{
+  s3->pid = getpid();
   s3->multi = curl_multi_init();
   curl_multi_setopt(s3->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)s3->opts.max_concurrency);
   curl_multi_setopt(s3->multi, CURLMOPT_MAXCONNECTS, (long)s3->opts.max_concurrency * 2);
-  s3->rng = (uint64_t)lf_time_now_us() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)s3;
-  return s3;
+}
+
+// Pools set aside by children of fork(): kept reachable (they hold sockets of the parent's
+// connections, left open on purpose), one per client and process.
+static struct {
+  CURLM *multi;
+  CURL **idle;
+} inherited[16];
+static size_t ninherited;
+
+void lf_s3_after_fork(lf_s3 *s3)
+{
+  if (s3->multi == NULL || s3->pid == getpid()) {
+    return;
+  }
+  if (ninherited < sizeof(inherited) / sizeof(inherited[0])) {
+    inherited[ninherited].multi = s3->multi;
+    inherited[ninherited].idle = s3->idle;
+    ninherited++;
+  }
+  s3->idle = NULL;
+  s3->nidle = 0;
+  new_pool(s3);
 }
 
 void lf_s3_free(lf_s3 *s3)
@@ -56,6 +87,7 @@ void lf_s3_free(lf_s3 *s3)
   if (s3 == NULL) {
     return;
   }
+  lf_s3_after_fork(s3); // a child must not close its parent's connections
   for (size_t i = 0; i < s3->nidle; i++) {
     curl_easy_cleanup(s3->idle[i]);
   }

@@ -26,6 +26,7 @@ static void finish(s3_engine *e, s3_xfer *x, CURLcode rc);
 void lf_s3_engine_init(s3_engine *e, lf_s3 *s3)
 {
   memset(e, 0, sizeof(*e));
+  lf_s3_after_fork(s3);
   e->s3 = s3;
 }
 
@@ -464,6 +465,7 @@ static bool transient_curl(CURLcode rc)
   case CURLE_HTTP2_STREAM:
   case CURLE_SSL_CONNECT_ERROR:
   case CURLE_WEIRD_SERVER_REPLY:
+  case CURLE_UNSUPPORTED_PROTOCOL: // "Received HTTP/0.9": garbage where a response should be
   case CURLE_HTTP_RETURNED_ERROR:
   case CURLE_UPLOAD_FAILED:
     return true;

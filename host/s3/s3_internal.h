@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "aws/aws_config.h"
 #include "aws/aws_creds.h"
@@ -34,8 +35,16 @@ struct lf_s3 {
   CURLM *multi;
   CURL **idle;              // reusable easy handles
   size_t nidle;
+  pid_t pid;                // the process the connections belong to (see lf_s3_after_fork)
   uint64_t rng;             // jitter
 };
+
+/// Gives a child of fork() its own connections. Without it a child would send requests on
+/// the sockets it shares with its parent (or its siblings, as tasks of the fork server do),
+/// and the answers would interleave. The inherited handles are set aside, not cleaned up:
+/// closing a TLS connection sends close_notify on the parent's session. A no-op in the
+/// process that made the client. Called by lf_s3_engine_init, before any request.
+void lf_s3_after_fork(lf_s3 *s3);
 
 /// Called when a transfer is finished for good (success, permanent failure, or attempts
 /// exhausted); may add more transfers to the engine. The engine frees `x` afterwards.
