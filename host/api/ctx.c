@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // This file contains the context: configuration defaults (command line > LUAFLOW_* variables
-// > ~/.luaflowconfig/config.json > built-in), the lazily opened store and index, the loop.
+// > ~/.luaflowconfig/config.json > built-in), the lazily opened store and index (and S3
+// client, made in objects.c), the loop.
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/settings.h"
+#include "s3/s3.h"
 #include "sched/sched.h"
 
 static void on_interrupt_async(uv_async_t *a)
@@ -115,6 +117,7 @@ LF_API void lf_ctx_free(lf_ctx *ctx)
   if (ctx->store != NULL) {
     lf_store_free(ctx->store);
   }
+  lf_s3_free(ctx->s3);
   for (size_t i = 0; i < ctx->nmodules; i++) {
     lf_free((char *)ctx->modules[i].name);
   }

@@ -29,6 +29,7 @@ struct lf_ctx {
   struct lf_lua_cmodule *modules; ///< registered with lf_ctx_add_lua_module (names owned)
   lua_State *volatile try_L; ///< the state of a step being tried (lf_api_step_try), or NULL
   size_t nmodules;
+  struct lf_s3 *s3; ///< the S3 client of lf_ctx_s3_* (objects.c), made on first use
 };
 
 /// One declared parameter of a flow.
@@ -89,5 +90,8 @@ lf_status lf_api_flow_load(lf_ctx *ctx, const char *path, lf_flow **out, lf_err 
 /// @param[out] traceback a failed step's traceback (caller frees with lf_free), or NULL
 lf_status lf_api_step_try(lf_ctx *ctx, const lf_step_opts *opts, lua_State *dst,
                           char **traceback, lf_err *err);
+/// The context's S3 client, made on first use, or NULL with the ctx error set (a bad
+/// endpoint or profile). Borrowed; freed by lf_ctx_free.
+struct lf_s3 *lf_api_s3(lf_ctx *ctx);
 /// Current user name: $LUAFLOW_USER, else the login name, else "unknown". Borrowed static.
 const char *lf_api_username(void);

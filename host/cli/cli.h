@@ -65,3 +65,4 @@ int cmd_logs(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_reindex(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
+int cmd_s3(int argc, char **argv);

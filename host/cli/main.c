@@ -23,6 +23,8 @@ static const char usage[] =
   "  tag add|remove|list Flow/run [TAG...]        change or list a run's user tags\n"
   "  repl [FLOW.lua]                              a Lua prompt with the history of runs;\n"
   "                                               with a flow: run{...} and step(...)\n"
+  "  s3 ls|get|put|rm|presign ARGS...             list, move and remove S3 objects; presigned\n"
+  "                                               URLs (see s3 --help)\n"
   "  reindex                                      rebuild the metadata index\n"
   "  step FLOW.lua STEP ...                       run one task (what workers run)\n"
   "  version                                      print the version\n"
@@ -131,6 +133,7 @@ int main(int argc, char **argv)
     {"dump",    cmd_dump   },
     {"reindex", cmd_reindex},
     {"tag",     cmd_tag    },
+    {"s3",      cmd_s3     },
     {"repl",    cmd_repl   },
   };
   for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {

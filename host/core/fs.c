@@ -71,6 +71,24 @@ const char *lf_path_basename(const char *path)
   return slash != NULL ? slash + 1 : path;
 }
 
+bool lf_path_is_below(const char *rel)
+{
+  if (rel[0] == '\0' || rel[0] == '/') {
+    return false;
+  }
+  for (const char *p = rel; *p != '\0';) {
+    size_t n = strcspn(p, "/");
+    if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
+      return false;
+    }
+    p += n;
+    if (*p == '/') {
+      p++;
+    }
+  }
+  return true;
+}
+
 char *lf_path_absolute(const char *path)
 {
   if (path[0] == '/') {

@@ -19,6 +19,9 @@ char *lf_path_dirname(const char *path);
 const char *lf_path_basename(const char *path);
 /// Makes `path` absolute against the current directory. Caller frees with lf_free.
 char *lf_path_absolute(const char *path);
+/// True if `rel` is a non-empty relative path that stays below its base: no leading '/',
+/// no empty, '.' or '..' component (for names that come from elsewhere, such as S3 keys).
+bool lf_path_is_below(const char *rel);
 
 /// Creates `path` and missing parents (mode 0755). Existing directories are fine.
 lf_status lf_fs_mkdirs(const char *path, lf_err *err);

@@ -361,6 +361,71 @@ LF_API void lf_session_interrupt(lf_session *s);
 /// Frees a NULL-terminated list of strings returned by the library. NULL is allowed.
 LF_API void lf_strings_free(char **list);
 
+/*
+ * S3 objects (`luaflow s3`): listing, transfers between S3 and local files or descriptors,
+ * removal and presigned URLs, with the semantics of `aws s3`. The context makes one S3 client
+ * on first use; credentials, region and endpoint come from the environment and the AWS
+ * config files as the AWS CLI finds them (docs/s3.md). Transfers run in parallel; large
+ * objects move in parallel parts, streamed to and from files. A bad URL or argument gives
+ * LF_ERR_USAGE before anything is transferred; a missing object or bucket LF_ERR_NOTFOUND;
+ * other failures LF_ERR_STORE or LF_ERR_IO. Messages name the object and S3's reason
+ * ("cannot get 's3://bkt/key' (404 NoSuchKey: ...)") and never contain a secret.
+ */
+
+/// An object, or a common prefix of a one-level listing. Strings are borrowed for the
+/// callback's duration.
+typedef struct lf_object_info {
+  const char *url;       ///< "s3://bucket/key"
+  const char *key;       ///< the key; a common prefix ends in '/'
+  int is_prefix;         ///< non-zero: a common prefix ("directory"), not an object
+  uint64_t size;         ///< bytes; 0 for prefixes
+  int64_t last_modified; ///< Unix seconds; 0 if unknown
+  const char *path;      ///< get and put: the local file written or read; NULL otherwise
+} lf_object_info;
+
+/// Called once per object; return non-zero to stop early.
+typedef int (*lf_object_fn)(void *ud, const lf_object_info *obj);
+
+/// Lists "s3://bucket/prefix": one level (keys up to the next '/', the deeper ones rolled up
+/// into common prefixes), or with `recursive` every object whose key starts with the prefix.
+/// Entries come in S3's (byte) order.
+/// @return LF_OK (nothing called if nothing matches), LF_ERR_NOTFOUND (no such bucket), ...
+LF_API lf_status lf_ctx_s3_list(lf_ctx *ctx, const char *url, int recursive, lf_object_fn fn,
+                                void *ud);
+/// Downloads to local files. One object: to `path`, or into it, named after the key's last
+/// component, when `path` is a directory or ends in '/' (NULL: the current directory). With
+/// `recursive`, every object below the prefix (taken as a directory: "s3://b/data" means
+/// "s3://b/data/") goes to `path`/<key below the prefix>; keys that would leave `path`
+/// ('..', empty components) fail the call before anything is written. Missing directories
+/// are made; each file is written to a temp file beside it and renamed when complete.
+/// @param fn called per object written (may be NULL), in key order
+LF_API lf_status lf_ctx_s3_get(lf_ctx *ctx, const char *url, const char *path, int recursive,
+                               lf_object_fn fn, void *ud);
+/// Uploads local files. One file: to the URL's key, or to the prefix plus the file's name
+/// when the URL ends in '/'. With `recursive`, every regular file below the directory `path`
+/// (following links to files, not to directories) goes to <prefix>/<path below the
+/// directory>. Large files go up as multipart uploads.
+/// @param fn called per object written (may be NULL), in key order
+LF_API lf_status lf_ctx_s3_put(lf_ctx *ctx, const char *path, const char *url, int recursive,
+                               lf_object_fn fn, void *ud);
+/// Removes the object (a missing key is not an error), or with `recursive` every object
+/// below the prefix (taken as a directory, as for lf_ctx_s3_get).
+/// @param fn called per object removed (may be NULL)
+LF_API lf_status lf_ctx_s3_rm(lf_ctx *ctx, const char *url, int recursive, lf_object_fn fn,
+                              void *ud);
+/// Writes the object's bytes to `fd` in order (a pipe or terminal is fine), in parallel
+/// ranges with bounded memory; an object replaced meanwhile fails the call.
+LF_API lf_status lf_ctx_s3_read(lf_ctx *ctx, const char *url, int fd);
+/// Uploads everything read from `fd` until end of input (a pipe is fine): small inputs from
+/// memory, larger ones through a temp file ($TMPDIR or /tmp) as a multipart upload.
+LF_API lf_status lf_ctx_s3_write(lf_ctx *ctx, int fd, const char *url);
+/// A presigned URL for `method` ("GET", "PUT", "HEAD" or "DELETE"; NULL: "GET") on the
+/// object, valid for `expires_s` seconds (1 to 604800). Anyone holding it may use it.
+/// @param[out] out the URL; caller frees with lf_string_free(). NULL on failure.
+/// @return LF_OK, LF_ERR_USAGE (bad URL, method or expiry), or a credentials failure
+LF_API lf_status lf_ctx_s3_presign(lf_ctx *ctx, const char *url, const char *method,
+                                   int64_t expires_s, char **out);
+
 LF_API void lf_value_free(lf_value *v);
 LF_API void lf_string_free(char *s);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/fs.h"
 #include "lua_api/modules.h"
 #include "s3/s3.h"
 
@@ -495,25 +496,6 @@ static int l_s3_list_recursive(lua_State *L)
   return 1;
 }
 
-// True if `rel` (a key below the listed prefix) is safe as a relative path.
-static bool safe_relative(const char *rel)
-{
-  if (rel[0] == '\0' || rel[0] == '/') {
-    return false;
-  }
-  for (const char *p = rel; *p != '\0';) {
-    size_t n = strcspn(p, "/");
-    if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
-      return false;
-    }
-    p += n;
-    if (*p == '/') {
-      p++;
-    }
-  }
-  return true;
-}
-
 // s3.get_recursive(url [, dir]) -> entries of every object below, each with `data`, or with
 // `path` (written under dir, keeping the key's path below the prefix) when dir is given
 static int l_s3_get_recursive(lua_State *L)
@@ -540,7 +522,7 @@ static int l_s3_get_recursive(lua_State *L)
       while (*rel == '/') {
         rel++;
       }
-      if (!safe_relative(rel)) {
+      if (!lf_path_is_below(rel)) {
         luaL_error(L, "refusing to write key '%s' outside '%s'", b->ops[i].key, dir);
       }
       b->paths[i] = lf_xasprintf("%s/%s", dir, rel);

@@ -216,11 +216,16 @@ static lf_status open_temp(s3_job *j, lf_err *err)
   const char *path = j->op->path;
   char *dir = lf_path_dirname(path);
   lf_status st = lf_fs_mkdirs(dir, err);
-  if (st == LF_OK) {
-    j->tmp = lf_xasprintf("%s/.%s.lfs3.XXXXXX", dir, lf_path_basename(path));
-    j->fd = mkstemp(j->tmp);
+  // Not mkstemp: its files are 0600, and a downloaded file should get the mode of any new
+  // file (0666 less the umask), as with cp or `aws s3 cp`.
+  for (int tries = 1; st == LF_OK && j->fd < 0; tries++) {
+    j->tmp = lf_xasprintf("%s/.%s.lfs3.%016llx", dir, lf_path_basename(path),
+                          (unsigned long long)lf_s3_rand(j->s3));
+    j->fd = open(j->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (j->fd < 0) {
-      st = LF_ERR(err, LF_ERR_IO, "cannot create a file in '%s' (%s)", dir, strerror(errno));
+      if (errno != EEXIST || tries == 100) {
+        st = LF_ERR(err, LF_ERR_IO, "cannot create a file in '%s' (%s)", dir, strerror(errno));
+      }
       lf_free(j->tmp);
       j->tmp = NULL;
     }
