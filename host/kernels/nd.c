@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -127,10 +128,14 @@ void lf_nd_buf_unref(lf_nd_buf *b)
 
 static void contig_strides(lf_nd *a)
 {
+  // Only an array with a zero dimension (no elements, so strides are never used to reach
+  // one) can have a product of the other dimensions past int64: it saturates.
   int64_t s = 1;
   for (int k = a->ndim - 1; k >= 0; k--) {
     a->strides[k] = s;
-    s *= a->shape[k] > 0 ? a->shape[k] : 1;
+    if (__builtin_mul_overflow(s, a->shape[k] > 0 ? a->shape[k] : 1, &s)) {
+      s = INT64_MAX;
+    }
   }
 }
 
@@ -146,7 +151,7 @@ static bool shape_size(int ndim, const int64_t *shape, int64_t *n, lf_err *err)
       LF_ERR(err, LF_ERR_USAGE, "negative dimension %lld", (long long)shape[k]);
       return false;
     }
-    if (shape[k] != 0 && count > LF_ND_MAX_ELEMS / shape[k]) {
+    if (shape[k] > LF_ND_MAX_ELEMS || (shape[k] != 0 && count > LF_ND_MAX_ELEMS / shape[k])) {
       LF_ERR(err, LF_ERR_USAGE, "array too large (more than 2^46 elements)");
       return false;
     }

@@ -447,7 +447,10 @@ static bool nd_parse(dec *d, size_t at, nd_info *nd)
     if (!rd_varint(d, &nd->shape[k], "numeric array shape")) {
       return false;
     }
-    if (nd->shape[k] != 0 && count > UINT64_MAX / nd->shape[k]) {
+    // The same bound, in the same order, as lf_nd_init applies: a shape the array type
+    // refuses is corrupt here (and in validation), even when another dimension is zero.
+    if (nd->shape[k] > (uint64_t)LF_ND_MAX_ELEMS ||
+        (nd->shape[k] != 0 && count > (uint64_t)LF_ND_MAX_ELEMS / nd->shape[k])) {
       overflow = true;
     }
     count *= nd->shape[k];
