@@ -145,19 +145,26 @@ static bool shape_size(int ndim, const int64_t *shape, int64_t *n, lf_err *err)
     LF_ERR(err, LF_ERR_USAGE, "an array has 0 to %d dimensions, not %d", LF_ND_MAX_NDIM, ndim);
     return false;
   }
+  // The product of the non-zero dimensions is bounded too, so that no product or stride of
+  // any array (empty ones included) can pass int64.
   int64_t count = 1;
+  bool empty = false;
   for (int k = 0; k < ndim; k++) {
     if (shape[k] < 0) {
       LF_ERR(err, LF_ERR_USAGE, "negative dimension %lld", (long long)shape[k]);
       return false;
     }
-    if (shape[k] > LF_ND_MAX_ELEMS || (shape[k] != 0 && count > LF_ND_MAX_ELEMS / shape[k])) {
+    if (shape[k] == 0) {
+      empty = true;
+      continue;
+    }
+    if (shape[k] > LF_ND_MAX_ELEMS || count > LF_ND_MAX_ELEMS / shape[k]) {
       LF_ERR(err, LF_ERR_USAGE, "array too large (more than 2^46 elements)");
       return false;
     }
     count *= shape[k];
   }
-  *n = count;
+  *n = empty ? 0 : count;
   return true;
 }
 
@@ -212,8 +219,23 @@ void lf_nd_release(lf_nd *a)
   a->buf = NULL;
 }
 
+// Whether some dimension is 0. Only then may the product of the others pass int64 (a
+// non-empty array has at most LF_ND_MAX_ELEMS elements), so products start after this test.
+static bool has_zero_dim(const lf_nd *a)
+{
+  for (int k = 0; k < a->ndim; k++) {
+    if (a->shape[k] == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 int64_t lf_nd_size(const lf_nd *a)
 {
+  if (has_zero_dim(a)) {
+    return 0;
+  }
   int64_t n = 1;
   for (int k = 0; k < a->ndim; k++) {
     n *= a->shape[k];
@@ -223,11 +245,11 @@ int64_t lf_nd_size(const lf_nd *a)
 
 bool lf_nd_is_contig(const lf_nd *a)
 {
+  if (has_zero_dim(a)) {
+    return true;
+  }
   int64_t s = 1;
   for (int k = a->ndim - 1; k >= 0; k--) {
-    if (a->shape[k] == 0) {
-      return true;
-    }
     if (a->shape[k] != 1 && a->strides[k] != s) {
       return false;
     }
@@ -485,6 +507,7 @@ lf_status lf_nd_reshape(lf_nd *out, const lf_nd *a, int ndim, const int64_t *sha
   int64_t sh[LF_ND_MAX_NDIM];
   int infer = -1;
   int64_t known = 1;
+  int64_t nonzero = 1; // product of the non-zero dimensions, bounded as lf_nd_init bounds it
   for (int k = 0; k < ndim; k++) {
     sh[k] = shape[k];
     if (shape[k] == -1 && infer < 0) {
@@ -494,9 +517,10 @@ lf_status lf_nd_reshape(lf_nd *out, const lf_nd *a, int ndim, const int64_t *sha
     if (shape[k] < 0) {
       return LF_ERR(err, LF_ERR_USAGE, "bad dimension %lld in reshape", (long long)shape[k]);
     }
-    if (shape[k] != 0 && known > LF_ND_MAX_ELEMS / shape[k]) {
+    if (shape[k] != 0 && (shape[k] > LF_ND_MAX_ELEMS || nonzero > LF_ND_MAX_ELEMS / shape[k])) {
       return LF_ERR(err, LF_ERR_USAGE, "reshape: shape too large");
     }
+    nonzero *= shape[k] != 0 ? shape[k] : 1;
     known *= shape[k];
   }
   int64_t n = lf_nd_size(a);

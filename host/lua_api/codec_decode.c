@@ -442,16 +442,22 @@ static bool nd_parse(dec *d, size_t at, nd_info *nd)
     return corrupt(d, at, "sparse matrix has %u dimensions (needs 2)", nd->ndim);
   }
   uint64_t count = 1;
+  uint64_t nonzero = 1;
   bool overflow = false;
   for (unsigned k = 0; k < nd->ndim; k++) {
     if (!rd_varint(d, &nd->shape[k], "numeric array shape")) {
       return false;
     }
-    // The same bound, in the same order, as lf_nd_init applies: a shape the array type
-    // refuses is corrupt here (and in validation), even when another dimension is zero.
-    if (nd->shape[k] > (uint64_t)LF_ND_MAX_ELEMS ||
-        (nd->shape[k] != 0 && count > (uint64_t)LF_ND_MAX_ELEMS / nd->shape[k])) {
-      overflow = true;
+    // The bound lf_nd_init applies: the product of the non-zero dimensions is at most
+    // LF_ND_MAX_ELEMS, so a shape the array type refuses is corrupt here (and in
+    // validation), even when another dimension is zero.
+    if (nd->shape[k] != 0) {
+      if (nd->shape[k] > (uint64_t)LF_ND_MAX_ELEMS ||
+          nonzero > (uint64_t)LF_ND_MAX_ELEMS / nd->shape[k]) {
+        overflow = true;
+      } else {
+        nonzero *= nd->shape[k];
+      }
     }
     count *= nd->shape[k];
   }

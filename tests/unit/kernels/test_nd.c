@@ -81,6 +81,14 @@ static void test_buffers_and_views(void)
   lf_err_clear(&err);
   CHECK_EQ_INT(lf_nd_init(&a, LF_ND_U8, 2, huge, false, &err), LF_ERR_USAGE);
   CHECK(a.buf == NULL);
+  // an empty array is bounded by its non-zero dimensions too, so no product overflows
+  int64_t empty_huge[3] = {0, (int64_t)1 << 40, (int64_t)1 << 10};
+  CHECK_EQ_INT(lf_nd_init(&a, LF_ND_U8, 3, empty_huge, false, &err), LF_ERR_USAGE);
+  int64_t empty_ok[3] = {(int64_t)1 << 30, 0, (int64_t)1 << 10};
+  CHECK_EQ_INT(lf_nd_init(&a, LF_ND_U8, 3, empty_ok, false, &err), LF_OK);
+  CHECK_EQ_INT(lf_nd_size(&a), 0);
+  CHECK(lf_nd_is_contig(&a));
+  lf_nd_release(&a);
   // conversions: float to int truncates, NaN gives 0, i32 wraps
   int64_t one = 1;
   CHECK_EQ_INT(lf_nd_init(&a, LF_ND_I32, 1, &one, false, &err), LF_OK);
