@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/settings.h"
 #include "lua_api/codec.h"
+#include "lua_api/l_nd.h"
 #include "lua_api/modules.h"
 
 #define HOST_KEY "luaflow.host"
@@ -28,6 +29,11 @@ const char *lf_lua_value_type(lua_State *L, int idx)
     return "string";
   case LUA_TTABLE:
     return "table";
+  case LUA_TUSERDATA:
+    if (lf_lua_nd_test(L, idx) != NULL || lf_lua_csr_test(L, idx) != NULL) {
+      return "array";
+    }
+    return luaL_typename(L, idx);
   default:
     return luaL_typename(L, idx);
   }
@@ -100,7 +106,8 @@ lf_status lf_lua_load_value(lua_State *L, lf_store *store, const char *flow, con
     lua_pop(L, 1);
     return st;
   }
-  st = lf_lua_decode(L, b->data, b->len, err);
+  // A dense array takes the loaded bytes over instead of copying them.
+  st = lf_lua_decode_adopt(L, (void **)&b->data, b->len, err);
   if (st != LF_OK) {
     lua_pop(L, 1);
     return st;

@@ -27,6 +27,13 @@
 //                 element data starts at an offset that is a multiple of 64, then
 //                 prod(shape) * itemsize bytes of little-endian elements.
 //                 dtype: 0 f64 (8 bytes), 1 f32 (4), 2 i64 (8), 3 i32 (4), 4 u8 (1).
+//                 A dtype byte of 0x80 | d is a CSR sparse matrix (luaflow.csr) with data
+//                 of dtype d: ndim must be 2 (rows, cols), then a varint nnz, then three
+//                 sections each starting at a multiple of 64 (zero padding before it):
+//                 indptr ((rows + 1) i64), indices (nnz i32), data (nnz of dtype d). The
+//                 structure must be valid: indptr[0] = 0, non-decreasing, indptr[rows] = nnz,
+//                 and within each row column numbers strictly increasing and < cols.
+//                 An array may not be a table key (decoders reject it, also through a REF).
 //   other tags are reserved and rejected.
 //
 // Table ids: each TABLE and each NDARRAY takes the next id, 0, 1, 2, ..., in the order its tag
@@ -90,6 +97,9 @@ typedef enum lf_lua_codec_tag {
   LF_LUA_CODEC_NDARRAY = 0x08,
 } lf_lua_codec_tag;
 
+/// The dtype bit that marks a CSR matrix (see NDARRAY above).
+#define LF_LUA_CODEC_CSR_FLAG 0x80
+
 /// Element types of NDARRAY. The numbers are part of the stored format.
 typedef enum lf_lua_codec_dtype {
   LF_LUA_CODEC_F64 = 0,
@@ -103,7 +113,10 @@ typedef enum lf_lua_codec_dtype {
 /// runs).
 /// On success pushes ONE userdata (metatable "luaflow.Buffer", freed by __gc/__close) that
 /// owns the bytes, sets *data/*len to them (valid while that userdata stays alive, e.g. on
-/// the stack) and returns LF_OK. If the value (or anything inside it) cannot be stored,
+/// the stack) and returns LF_OK. Numeric arrays (luaflow.ndarray, luaflow.csr) are written
+/// as NDARRAY; a top-level contiguous array is not copied: the buffer then refers to the
+/// array's memory (header in the headroom before it), so the array must not be modified
+/// while the buffer is alive. If the value (or anything inside it) cannot be stored,
 /// pushes nothing and returns LF_ERR_UNSTORABLE with err->msg naming what and where, e.g.
 /// `a function cannot be stored (at ["model"][3].fit)`; the "(at ...)" part is left out for
 /// the top value. Also LF_ERR_UNSTORABLE past 64 GiB of encoding, and LF_ERR_NOMEM if the Lua
@@ -116,10 +129,18 @@ lf_status lf_lua_encode(lua_State *L, int idx, const void **data, size_t *len, l
 /// Decodes exactly `len` bytes and pushes one value. On malformed input pushes nothing and
 /// returns LF_ERR_CORRUPT with a message saying what is wrong and at which byte offset.
 /// Never reads out of bounds; recursion is bounded by LF_LUA_CODEC_MAX_DEPTH; allocation is
-/// bounded by what the remaining input can justify. NDARRAY values are not supported yet
-/// (LF_ERR_CORRUPT). May raise only memory errors.
+/// bounded by what the remaining input can justify. NDARRAY values become luaflow.ndarray or
+/// luaflow.csr userdata holding copies of the elements. May raise only memory errors.
 /// @param[out] err may be NULL
 lf_status lf_lua_decode(lua_State *L, const void *data, size_t len, lf_err *err);
+
+/// Like lf_lua_decode, but when the encoding is one dense array the array takes ownership of
+/// the bytes instead of copying them (its elements are read in place; the memory is freed
+/// with lf_free when the array and its views are gone). `*data` must be a lf_xmalloc'd or
+/// lf_try_malloc'd block; on adoption *data is set to NULL, otherwise the caller still owns
+/// it. Ownership moves atomically: if a memory error is raised, *data is still the
+/// caller's. For loading large array artifacts at memory speed.
+lf_status lf_lua_decode_adopt(lua_State *L, void **data, size_t len, lf_err *err);
 
 /// Checks that `len` bytes are one well-formed encoding (the decoder's rules, NDARRAY
 /// included) without a Lua state. @return LF_OK or LF_ERR_CORRUPT with a message.

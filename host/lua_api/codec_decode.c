@@ -13,7 +13,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/alloc.h"
+#include "kernels/csr.h"
+#include "kernels/nd.h"
 #include "lua_api/codec_internal.h"
+#include "lua_api/l_nd.h"
 
 // Lua's limit on the hash part of a table (MAXHSIZE in ltable.c); larger presizes raise.
 #define MAX_HASH_PRESIZE (1 << 30)
@@ -29,13 +33,28 @@ typedef struct dec {
   size_t owed; // bytes the open tables' entries not yet started need, at least one each
   lf_status st;
   lf_err *err;
+  void **adopt;       // lf_lua_decode_adopt: the caller's pointer to the bytes, else NULL
+  uint64_t *arr_ids;  // validate only: ids of the arrays so far, increasing
+  size_t narr;
+  size_t caparr;
 } dec;
 
+// A parsed NDARRAY header and the offsets of its element sections.
+typedef struct nd_info {
+  unsigned dtype; // without the CSR flag
+  bool csr;
+  unsigned ndim;
+  uint64_t shape[LF_LUA_CODEC_MAX_NDIM];
+  uint64_t nnz;      // CSR
+  size_t sec[3];     // dense: sec[0] = data; CSR: indptr, indices, data
+  size_t nbytes[3];
+} nd_info;
+
 static bool walk(dec *d);
+static bool is_array_ref(dec *d, size_t kat);
 static bool walk_all(dec *d);
 static inline bool rd_varint(dec *d, uint64_t *out, const char *what);
-static bool nd_header(dec *d, size_t at, unsigned *dtype, unsigned *ndim, uint64_t *shape,
-                      size_t *nbytes);
+static bool nd_parse(dec *d, size_t at, nd_info *nd);
 static bool corrupt(dec *d, size_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 lf_status lf_lua_decode(lua_State *L, const void *data, size_t len, lf_err *err)
@@ -45,7 +64,7 @@ lf_status lf_lua_decode(lua_State *L, const void *data, size_t len, lf_err *err)
     return LF_ERR(err, LF_ERR_NOMEM, "cannot grow the Lua stack while decoding a value");
   }
   lua_pushnil(L); // stack: tables (created on the first TABLE tag)
-  dec d = {L, data, len, 0, 0, 0, top + 1, 0, LF_OK, err};
+  dec d = {L, data, len, 0, 0, 0, top + 1, 0, LF_OK, err, NULL, NULL, 0, 0};
   if (!walk_all(&d)) {
     lua_settop(L, top);
     return d.st;
@@ -54,10 +73,27 @@ lf_status lf_lua_decode(lua_State *L, const void *data, size_t len, lf_err *err)
   return LF_OK;
 }
 
+lf_status lf_lua_decode_adopt(lua_State *L, void **data, size_t len, lf_err *err)
+{
+  int top = lua_gettop(L);
+  if (!lua_checkstack(L, 8)) {
+    return LF_ERR(err, LF_ERR_NOMEM, "cannot grow the Lua stack while decoding a value");
+  }
+  lua_pushnil(L);
+  dec d = {L, *data, len, 0, 0, 0, top + 1, 0, LF_OK, err, data, NULL, 0, 0};
+  if (!walk_all(&d)) {
+    lua_settop(L, top);
+    return d.st;
+  }
+  lua_replace(L, top + 1);
+  return LF_OK;
+}
+
 lf_status lf_lua_codec_validate(const void *data, size_t len, lf_err *err)
 {
-  dec d = {NULL, data, len, 0, 0, 0, 0, 0, LF_OK, err};
+  dec d = {NULL, data, len, 0, 0, 0, 0, 0, LF_OK, err, NULL, NULL, 0, 0};
   walk_all(&d);
+  lf_free(d.arr_ids);
   return d.st;
 }
 
@@ -76,7 +112,7 @@ const char *lf_lua_codec_describe(const void *data, size_t len, char *out, size_
     return NULL;
   }
   // Valid, so the reads below stay in bounds.
-  dec d = {NULL, data, len, 1, 0, 0, 0, 0, LF_OK, NULL};
+  dec d = {NULL, data, len, 1, 0, 0, 0, 0, LF_OK, NULL, NULL, NULL, 0, 0};
   uint8_t tag = d.p[d.pos++];
   switch (tag) {
   case LF_LUA_CODEC_NIL:
@@ -115,18 +151,17 @@ const char *lf_lua_codec_describe(const void *data, size_t len, char *out, size_
     return "table";
   }
   case LF_LUA_CODEC_NDARRAY: {
-    static const char *const names[] = {"f64", "f32", "i64", "i32", "u8"};
-    unsigned dtype = 0;
-    unsigned ndim = 0;
-    uint64_t shape[LF_LUA_CODEC_MAX_NDIM];
-    size_t nbytes = 0;
-    nd_header(&d, 1, &dtype, &ndim, shape, &nbytes);
-    sb_addf(&b, "array(%s, ", names[dtype]);
-    if (ndim == 0) {
+    nd_info nd;
+    nd_parse(&d, 1, &nd);
+    sb_addf(&b, "%s(%s, ", nd.csr ? "csr" : "array", lf_nd_dtype_name((int)nd.dtype));
+    if (nd.ndim == 0) {
       sb_adds(&b, "scalar");
     }
-    for (unsigned k = 0; k < ndim; k++) {
-      sb_addf(&b, "%s%llu", k > 0 ? "x" : "", (unsigned long long)shape[k]);
+    for (unsigned k = 0; k < nd.ndim; k++) {
+      sb_addf(&b, "%s%llu", k > 0 ? "x" : "", (unsigned long long)nd.shape[k]);
+    }
+    if (nd.csr) {
+      sb_addf(&b, ", nnz %llu", (unsigned long long)nd.nnz);
     }
     sb_adds(&b, ")");
     return "array";
@@ -268,8 +303,14 @@ static bool walk_table(dec *d, size_t at)
     if (tag == LF_LUA_CODEC_FLOAT && d->len - kat > 8 && isnan(get_f64(d->p + kat + 1))) {
       return corrupt(d, kat, "NaN used as a table key");
     }
+    if (tag == LF_LUA_CODEC_NDARRAY) {
+      return corrupt(d, kat, "numeric array used as a table key");
+    }
     if (!walk(d)) {
       return false;
+    }
+    if (tag == LF_LUA_CODEC_REF && is_array_ref(d, kat)) {
+      return corrupt(d, kat, "numeric array used as a table key");
     }
     size_t vat = d->pos;
     if (vat < d->len && d->p[vat] == LF_LUA_CODEC_NIL) {
@@ -302,35 +343,9 @@ static size_t dtype_size(unsigned dt)
   }
 }
 
-// Parses an NDARRAY header after its tag; on success d->pos is at the element data and
-// *nbytes is its size (checked to be present).
-static bool nd_header(dec *d, size_t at, unsigned *dtype, unsigned *ndim, uint64_t *shape,
-                      size_t *nbytes)
+// Skips the zero padding up to the next multiple of the alignment.
+static bool skip_pad(dec *d)
 {
-  if (d->len - d->pos < 2) {
-    return corrupt(d, at, "truncated numeric array header");
-  }
-  *dtype = d->p[d->pos++];
-  *ndim = d->p[d->pos++];
-  size_t isz = dtype_size(*dtype);
-  if (isz == 0) {
-    return corrupt(d, at, "unknown numeric array dtype %u", *dtype);
-  }
-  if (*ndim > LF_LUA_CODEC_MAX_NDIM) {
-    return corrupt(d, at, "numeric array has %u dimensions (at most %d)", *ndim,
-                   LF_LUA_CODEC_MAX_NDIM);
-  }
-  uint64_t count = 1;
-  bool overflow = false;
-  for (unsigned k = 0; k < *ndim; k++) {
-    if (!rd_varint(d, &shape[k], "numeric array shape")) {
-      return false;
-    }
-    if (shape[k] != 0 && count > UINT64_MAX / shape[k]) {
-      overflow = true;
-    }
-    count *= shape[k];
-  }
   size_t pad = (LF_LUA_CODEC_ALIGN - d->pos % LF_LUA_CODEC_ALIGN) % LF_LUA_CODEC_ALIGN;
   if (d->len - d->pos < pad) {
     return corrupt(d, d->pos, "truncated numeric array padding");
@@ -341,11 +356,235 @@ static bool nd_header(dec *d, size_t at, unsigned *dtype, unsigned *ndim, uint64
     }
   }
   d->pos += pad;
+  return true;
+}
+
+// Pads, then claims a section of `count` elements of `isz` bytes at d->pos.
+static bool section(dec *d, size_t at, uint64_t count, size_t isz, bool overflow, size_t *off,
+                    size_t *nbytes)
+{
+  if (!skip_pad(d)) {
+    return false;
+  }
   size_t rem = d->len - d->pos;
   if (overflow || count > rem / isz) {
     return corrupt(d, at, "numeric array data exceeds the %zu remaining bytes", rem);
   }
+  *off = d->pos;
   *nbytes = (size_t)count * isz;
+  d->pos += *nbytes;
+  return true;
+}
+
+static int64_t rd_i64(const uint8_t *p)
+{
+  int64_t v;
+  memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+static int32_t rd_i32(const uint8_t *p)
+{
+  int32_t v;
+  memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// The structure rules of a CSR matrix (codec.h), read from the bytes (any alignment).
+static bool csr_valid(dec *d, size_t at, const nd_info *nd)
+{
+  const uint8_t *ip = d->p + nd->sec[0];
+  const uint8_t *ix = d->p + nd->sec[1];
+  uint64_t rows = nd->shape[0];
+  if (rd_i64(ip) != 0 || rd_i64(ip + 8 * rows) != (int64_t)nd->nnz) {
+    return corrupt(d, at, "sparse matrix indptr must run from 0 to nnz (%llu)",
+                   (unsigned long long)nd->nnz);
+  }
+  for (uint64_t r = 0; r < rows; r++) {
+    int64_t lo = rd_i64(ip + 8 * r);
+    int64_t hi = rd_i64(ip + 8 * (r + 1));
+    if (hi < lo || hi > (int64_t)nd->nnz) {
+      return corrupt(d, at, "sparse matrix indptr decreases or overruns at row %llu",
+                     (unsigned long long)r + 1);
+    }
+    int64_t prev = -1;
+    for (int64_t k = lo; k < hi; k++) {
+      int64_t c = rd_i32(ix + 4 * k);
+      if (c <= prev || (uint64_t)c >= nd->shape[1]) {
+        return corrupt(d, at, "sparse matrix row %llu: bad or unsorted column %lld",
+                       (unsigned long long)r + 1, (long long)c);
+      }
+      prev = c;
+    }
+  }
+  return true;
+}
+
+// Parses an NDARRAY after its tag and checks every byte of it; d->pos ends after it.
+static bool nd_parse(dec *d, size_t at, nd_info *nd)
+{
+  if (d->len - d->pos < 2) {
+    return corrupt(d, at, "truncated numeric array header");
+  }
+  unsigned raw = d->p[d->pos++];
+  nd->ndim = d->p[d->pos++];
+  nd->csr = (raw & LF_LUA_CODEC_CSR_FLAG) != 0;
+  nd->dtype = raw & ~(unsigned)LF_LUA_CODEC_CSR_FLAG;
+  size_t isz = dtype_size(nd->dtype);
+  if (isz == 0) {
+    return corrupt(d, at, "unknown numeric array dtype %u", raw);
+  }
+  if (nd->ndim > LF_LUA_CODEC_MAX_NDIM) {
+    return corrupt(d, at, "numeric array has %u dimensions (at most %d)", nd->ndim,
+                   LF_LUA_CODEC_MAX_NDIM);
+  }
+  if (nd->csr && nd->ndim != 2) {
+    return corrupt(d, at, "sparse matrix has %u dimensions (needs 2)", nd->ndim);
+  }
+  uint64_t count = 1;
+  uint64_t nonzero = 1;
+  bool overflow = false;
+  for (unsigned k = 0; k < nd->ndim; k++) {
+    if (!rd_varint(d, &nd->shape[k], "numeric array shape")) {
+      return false;
+    }
+    // The bound lf_nd_init applies: the product of the non-zero dimensions is at most
+    // LF_ND_MAX_ELEMS, so a shape the array type refuses is corrupt here (and in
+    // validation), even when another dimension is zero.
+    if (nd->shape[k] != 0) {
+      if (nd->shape[k] > (uint64_t)LF_ND_MAX_ELEMS ||
+          nonzero > (uint64_t)LF_ND_MAX_ELEMS / nd->shape[k]) {
+        overflow = true;
+      } else {
+        nonzero *= nd->shape[k];
+      }
+    }
+    count *= nd->shape[k];
+  }
+  if (!nd->csr) {
+    overflow = overflow || count > (uint64_t)LF_ND_MAX_ELEMS;
+    return section(d, at, count, isz, overflow, &nd->sec[0], &nd->nbytes[0]);
+  }
+  if (!rd_varint(d, &nd->nnz, "sparse matrix nnz")) {
+    return false;
+  }
+  uint64_t rows = nd->shape[0];
+  if (nd->shape[1] > (uint64_t)LF_CSR_MAX_COLS || rows >= (uint64_t)LF_ND_MAX_ELEMS ||
+      nd->nnz > (uint64_t)LF_ND_MAX_ELEMS) {
+    return corrupt(d, at, "sparse matrix too large");
+  }
+  return section(d, at, rows + 1, 8, false, &nd->sec[0], &nd->nbytes[0]) &&
+         section(d, at, nd->nnz, 4, false, &nd->sec[1], &nd->nbytes[1]) &&
+         section(d, at, nd->nnz, isz, false, &nd->sec[2], &nd->nbytes[2]) && csr_valid(d, at, nd);
+}
+
+// Records that table id `id` is an array (validate mode; decode checks the Lua type).
+static void note_array(dec *d, uint64_t id)
+{
+  if (d->L != NULL) {
+    return;
+  }
+  if (d->narr == d->caparr) {
+    d->caparr = d->caparr != 0 ? d->caparr * 2 : 8;
+    d->arr_ids = lf_xrealloc(d->arr_ids, d->caparr * sizeof(uint64_t));
+  }
+  d->arr_ids[d->narr++] = id;
+}
+
+// After a REF key was walked: does it name an array?
+static bool is_array_ref(dec *d, size_t kat)
+{
+  (void)kat;
+  if (d->L != NULL) {
+    return lua_type(d->L, -1) == LUA_TUSERDATA;
+  }
+  uint64_t id = 0;
+  size_t save = d->pos;
+  d->pos = kat + 1;
+  rd_varint(d, &id, "table reference");
+  d->pos = save;
+  size_t lo = 0;
+  size_t hi = d->narr;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (d->arr_ids[mid] < id) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo < d->narr && d->arr_ids[lo] == id;
+}
+
+static void copy_section(lf_nd *dst, const uint8_t *src, size_t nbytes)
+{
+  if (nbytes != 0) {
+    memcpy(lf_nd_ptr(dst, 0), src, nbytes);
+  }
+}
+
+// Decode mode: pushes the array described by `nd` (already checked).
+static bool push_array(dec *d, size_t at, const nd_info *nd)
+{
+  lua_State *L = d->L;
+  lf_err err;
+  lf_err_clear(&err);
+  int64_t shape[LF_LUA_CODEC_MAX_NDIM];
+  for (unsigned k = 0; k < nd->ndim; k++) {
+    shape[k] = (int64_t)nd->shape[k];
+  }
+  if (nd->csr) {
+    lf_csr *m = lf_lua_csr_push(L);
+    if (lf_csr_alloc(m, shape[0], shape[1], (int64_t)nd->nnz, (lf_nd_dtype)nd->dtype, &err) !=
+        LF_OK) {
+      d->st = LF_ERR(d->err, LF_ERR_NOMEM, "%s", err.msg);
+      return false;
+    }
+    copy_section(&m->indptr, d->p + nd->sec[0], nd->nbytes[0]);
+    copy_section(&m->indices, d->p + nd->sec[1], nd->nbytes[1]);
+    copy_section(&m->data, d->p + nd->sec[2], nd->nbytes[2]);
+    return true;
+  }
+  lf_nd *a = lf_lua_nd_push(L);
+  if (d->adopt != NULL && at == 1 && nd->sec[0] + nd->nbytes[0] == d->len) {
+    // The whole encoding is this array: keep the bytes instead of copying them.
+    void *base = *d->adopt;
+    lf_nd_buf *b = lf_nd_buf_adopt(base, (uint8_t *)base + nd->sec[0], nd->nbytes[0], NULL);
+    *d->adopt = NULL;
+    lf_nd_init_view(a, b, (lf_nd_dtype)nd->dtype, (int)nd->ndim, shape);
+    lf_nd_buf_unref(b);
+    return true;
+  }
+  if (lf_nd_init(a, (lf_nd_dtype)nd->dtype, (int)nd->ndim, shape, false, &err) != LF_OK) {
+    d->st = LF_ERR(d->err, LF_ERR_NOMEM, "%s", err.msg);
+    return false;
+  }
+  copy_section(a, d->p + nd->sec[0], nd->nbytes[0]);
+  return true;
+}
+
+static bool walk_array(dec *d, size_t at)
+{
+  nd_info nd;
+  if (!nd_parse(d, at, &nd)) {
+    return false;
+  }
+  note_array(d, (uint64_t)d->ntables);
+  if (d->L != NULL) {
+    if (!need_stack(d, 4)) {
+      return false;
+    }
+    if (d->ntables == 0) {
+      lua_createtable(d->L, 0, 0);
+      lua_replace(d->L, d->tables);
+    }
+    if (!push_array(d, at, &nd)) {
+      return false;
+    }
+    lua_pushvalue(d->L, -1);
+    lua_rawseti(d->L, d->tables, d->ntables + 1);
+  }
+  d->ntables++;
   return true;
 }
 
@@ -419,21 +658,8 @@ static bool walk(dec *d)
     }
     return true;
   }
-  case LF_LUA_CODEC_NDARRAY: {
-    if (L != NULL) {
-      return corrupt(d, at, "numeric arrays are not supported yet");
-    }
-    unsigned dtype;
-    unsigned ndim;
-    uint64_t shape[LF_LUA_CODEC_MAX_NDIM];
-    size_t nbytes;
-    if (!nd_header(d, at, &dtype, &ndim, shape, &nbytes)) {
-      return false;
-    }
-    d->pos += nbytes;
-    d->ntables++;
-    return true;
-  }
+  case LF_LUA_CODEC_NDARRAY:
+    return walk_array(d, at);
   default:
     return corrupt(d, at, "unknown value tag 0x%02x", tag);
   }

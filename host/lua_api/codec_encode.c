@@ -15,7 +15,14 @@
 
 #include "core/alloc.h"
 #include "core/dynbuf.h"
+#include "kernels/csr.h"
+#include "kernels/nd.h"
 #include "lua_api/codec_internal.h"
+#include "lua_api/l_nd.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the numeric array encoding copies element memory as is: little-endian hosts only"
+#endif
 
 // The largest encoding we produce; beyond it encoding fails instead of growing further.
 #if SIZE_MAX > 0xffffffffu
@@ -66,11 +73,16 @@ typedef struct sortkey {
 
 // The "luaflow.Buffer" userdata. It exists before the encoder allocates anything, so a
 // memory error raised mid-encoding leaves all C memory owned by a collectable object.
+// A top-level contiguous array is not copied: its header goes into the headroom in front of
+// the array's buffer and the encoding is that memory (`ext`), kept alive by a reference.
 typedef struct udbuf {
   lf_dynbuf buf;
   sortkey *keys; // stack of hash keys of the tables being encoded
   size_t nkeys;
   size_t capkeys;
+  lf_nd_buf *nd;   // the array buffer `ext` lies in, or NULL
+  const char *ext; // the encoding in place, or NULL (then it is `buf`)
+  size_t extlen;
 } udbuf;
 
 enum { SEG_INDEX, SEG_KEY, SEG_VALUE };
@@ -98,6 +110,7 @@ static void udbuf_release(udbuf *u);
 static inline bool room(enc *e, size_t n);
 static inline void put_byte(enc *e, uint8_t c);
 static lf_status enc_value(enc *e, int vi, int type);
+static bool encode_in_place(lua_State *L, int vi, udbuf *u);
 
 lf_status lf_lua_encode(lua_State *L, int idx, const void **data, size_t *len, lf_err *err)
 {
@@ -117,6 +130,12 @@ lf_status lf_lua_encode(lua_State *L, int idx, const void **data, size_t *len, l
   e.stop = 0;
   e.ntables = 0;
   e.depth = 0;
+  if (encode_in_place(L, vi, e.u)) {
+    lua_settop(L, top + 1); // stack: buf
+    *data = e.u->ext;
+    *len = e.u->extlen;
+    return LF_OK;
+  }
   lf_status st = LF_ERR_UNSTORABLE;
   if (room(&e, 1)) {
     put_byte(&e, LF_LUA_CODEC_FORMAT);
@@ -140,6 +159,10 @@ lf_status lf_lua_encode(lua_State *L, int idx, const void **data, size_t *len, l
 const void *lf_lua_codec_buffer_data(lua_State *L, int idx, size_t *len)
 {
   udbuf *u = luaL_testudata(L, idx, LF_LUA_CODEC_BUFFER);
+  if (u != NULL && u->ext != NULL) {
+    *len = u->extlen;
+    return u->ext;
+  }
   if (u == NULL || u->buf.data == NULL) {
     *len = 0;
     return NULL;
@@ -192,6 +215,13 @@ static inline uint64_t mix64(uint64_t x)
 
 static void udbuf_release(udbuf *u)
 {
+  if (u->nd != NULL) {
+    u->nd->headroom_users--;
+    lf_nd_buf_unref(u->nd);
+    u->nd = NULL;
+  }
+  u->ext = NULL;
+  u->extlen = 0;
   lf_dynbuf_free(&u->buf);
   lf_free(u->keys);
   u->keys = NULL;
@@ -209,14 +239,15 @@ static int l_buffer_gc(lua_State *L)
 static int l_buffer_len(lua_State *L)
 {
   udbuf *u = luaL_checkudata(L, 1, LF_LUA_CODEC_BUFFER);
-  lua_pushinteger(L, (lua_Integer)u->buf.len);
+  lua_pushinteger(L, (lua_Integer)(u->ext != NULL ? u->extlen : u->buf.len));
   return 1;
 }
 
 static int l_buffer_tostring(lua_State *L)
 {
   udbuf *u = luaL_checkudata(L, 1, LF_LUA_CODEC_BUFFER);
-  lua_pushfstring(L, LF_LUA_CODEC_BUFFER " (%I bytes)", (lua_Integer)u->buf.len);
+  lua_pushfstring(L, LF_LUA_CODEC_BUFFER " (%I bytes)",
+                  (lua_Integer)(u->ext != NULL ? u->extlen : u->buf.len));
   return 1;
 }
 
@@ -236,6 +267,9 @@ static udbuf *push_udbuf(lua_State *L)
   u->keys = NULL;
   u->nkeys = 0;
   u->capkeys = 0;
+  u->nd = NULL;
+  u->ext = NULL;
+  u->extlen = 0;
   if (luaL_newmetatable(L, LF_LUA_CODEC_BUFFER)) {
     luaL_setfuncs(L, buffer_meta, 0);
   }
@@ -941,6 +975,151 @@ static lf_status enc_table(enc *e, int ti)
   return LF_OK;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Encoder: numeric arrays
+
+// Writes the NDARRAY header (tag, dtype, ndim, shape) into `p`. @return its length
+static size_t nd_header(uint8_t *p, uint8_t dtype, int ndim, const int64_t *shape)
+{
+  size_t n = 0;
+  p[n++] = LF_LUA_CODEC_NDARRAY;
+  p[n++] = dtype;
+  p[n++] = (uint8_t)ndim;
+  for (int k = 0; k < ndim; k++) {
+    n += put_varint(p + n, (uint64_t)shape[k]);
+  }
+  return n;
+}
+
+// Zero bytes up to the next multiple of the alignment (room was made by the caller).
+static void put_pad(enc *e)
+{
+  lf_dynbuf *b = &e->u->buf;
+  while (b->len % LF_LUA_CODEC_ALIGN != 0) {
+    b->data[b->len++] = 0;
+  }
+}
+
+typedef struct gather_ctx {
+  const lf_nd *a;
+  uint8_t *out;
+  size_t isz;
+} gather_ctx;
+
+static void gather_one(int64_t off, void *vctx)
+{
+  gather_ctx *g = vctx;
+  memcpy(g->out, lf_nd_ptr(g->a, off), g->isz);
+  g->out += g->isz;
+}
+
+// Appends the elements of `a` in row-major order (room was made by the caller).
+static void put_elems(enc *e, const lf_nd *a)
+{
+  lf_dynbuf *b = &e->u->buf;
+  size_t isz = lf_nd_itemsize(a->dtype);
+  size_t nbytes = (size_t)lf_nd_size(a) * isz;
+  if (lf_nd_is_contig(a)) {
+    if (nbytes != 0) {
+      memcpy(b->data + b->len, lf_nd_ptr(a, a->offset), nbytes);
+    }
+  } else {
+    gather_ctx g = {a, (uint8_t *)b->data + b->len, isz};
+    lf_nd_foreach(a, gather_one, &g);
+  }
+  b->len += nbytes;
+}
+
+static lf_status put_nd(enc *e, const lf_nd *a)
+{
+  size_t nbytes = (size_t)lf_nd_size(a) * lf_nd_itemsize(a->dtype);
+  if (nbytes > MAX_ENCODING || !room(e, 400 + nbytes)) {
+    return LF_ERR(e->err, LF_ERR_UNSTORABLE, "the array is too large to store");
+  }
+  lf_dynbuf *b = &e->u->buf;
+  b->len += nd_header((uint8_t *)b->data + b->len, (uint8_t)a->dtype, a->ndim, a->shape);
+  put_pad(e);
+  put_elems(e, a);
+  return LF_OK;
+}
+
+// CSR: dtype byte 0x80 | data dtype, ndim 2, rows, cols, nnz; then indptr (i64), indices
+// (i32) and data, each starting at a multiple of 64 (codec.h).
+static lf_status put_csr(enc *e, const lf_csr *m)
+{
+  int64_t nnz = lf_csr_nnz(m);
+  size_t isz = lf_nd_itemsize(m->data.dtype);
+  size_t nbytes = (size_t)(m->rows + 1) * 8 + (size_t)nnz * (4 + isz);
+  if (nbytes > MAX_ENCODING || !room(e, 3 * 64 + 40 + nbytes)) {
+    return LF_ERR(e->err, LF_ERR_UNSTORABLE, "the sparse matrix is too large to store");
+  }
+  lf_dynbuf *b = &e->u->buf;
+  int64_t shape[2] = {m->rows, m->cols};
+  uint8_t *p = (uint8_t *)b->data + b->len;
+  size_t n = nd_header(p, (uint8_t)(LF_LUA_CODEC_CSR_FLAG | m->data.dtype), 2, shape);
+  n += put_varint(p + n, (uint64_t)nnz);
+  b->len += n;
+  put_pad(e);
+  put_elems(e, &m->indptr);
+  put_pad(e);
+  put_elems(e, &m->indices);
+  put_pad(e);
+  put_elems(e, &m->data);
+  return LF_OK;
+}
+
+static lf_status enc_array(enc *e, int vi)
+{
+  lua_State *L = e->L;
+  lua_pushvalue(L, vi);
+  if (lua_rawget(L, e->seen) == LUA_TNUMBER) { // stack: id
+    lua_Integer id = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (!room(e, 11)) {
+      return LF_ERR_UNSTORABLE;
+    }
+    put_byte(e, LF_LUA_CODEC_REF);
+    put_uvarint(e, (uint64_t)id);
+    return LF_OK;
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, vi);
+  lua_pushinteger(L, e->ntables++);
+  lua_rawset(L, e->seen);
+  const lf_nd *a = lf_lua_nd_test(L, vi);
+  return a != NULL ? put_nd(e, a) : put_csr(e, lf_lua_csr_test(L, vi));
+}
+
+// The zero-copy path for a top-level array: contiguous, the whole of its own buffer, with
+// headroom no other live encoding is using. Writes the header before the data.
+static bool encode_in_place(lua_State *L, int vi, udbuf *u)
+{
+  const lf_nd *a = lf_lua_nd_test(L, vi);
+  if (a == NULL || !lf_nd_is_contig(a) || a->offset != 0 || a->buf->headroom_users != 0) {
+    return false;
+  }
+  size_t nbytes = (size_t)lf_nd_size(a) * lf_nd_itemsize(a->dtype);
+  if (nbytes != a->buf->nbytes) {
+    return false;
+  }
+  uint8_t hdr[LF_ND_HEADROOM];
+  hdr[0] = LF_LUA_CODEC_FORMAT;
+  size_t n = 1 + nd_header(hdr + 1, (uint8_t)a->dtype, a->ndim, a->shape);
+  while (n % LF_LUA_CODEC_ALIGN != 0) {
+    hdr[n++] = 0;
+  }
+  if (n > a->buf->headroom) {
+    return false;
+  }
+  uint8_t *start = a->buf->data - n;
+  memcpy(start, hdr, n);
+  u->nd = lf_nd_buf_ref(a->buf);
+  u->nd->headroom_users++;
+  u->ext = (const char *)start;
+  u->extlen = n + nbytes;
+  return true;
+}
+
 static lf_status enc_value(enc *e, int vi, int type)
 {
   switch (type) {
@@ -965,6 +1144,11 @@ static lf_status enc_value(enc *e, int vi, int type)
     return put_string(e, vi);
   case LUA_TTABLE:
     return enc_table(e, vi);
+  case LUA_TUSERDATA:
+    if (lf_lua_nd_test(e->L, vi) != NULL || lf_lua_csr_test(e->L, vi) != NULL) {
+      return enc_array(e, vi);
+    }
+    return bad_type(e, vi, type, false, e->depth);
   default:
     return bad_type(e, vi, type, false, e->depth);
   }

@@ -5,8 +5,12 @@
 #include <stddef.h>
 
 const lf_lua_cmodule lf_lua_cmodules[] = {
-  {"luaflow._host",  lf_lua_open_host },
-  {"luaflow._index", lf_lua_open_index},
-  {"luaflow.s3",     lf_lua_open_s3   },
-  {NULL,            NULL            },
+  {"luaflow._host",     lf_lua_open_host    },
+  {"luaflow._index",    lf_lua_open_index   },
+  {"luaflow._parallel", lf_lua_open_parallel},
+  {"luaflow.ml",        lf_lua_open_ml      },
+  {"luaflow.nd",        lf_lua_open_nd      },
+  {"luaflow.s3",        lf_lua_open_s3      },
+  {"luaflow.text",      lf_lua_open_text    },
+  {NULL,                NULL                },
 };

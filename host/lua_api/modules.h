@@ -15,3 +15,7 @@ extern const lf_lua_cmodule lf_lua_cmodules[];
 int lf_lua_open_host(lua_State *L);
 int lf_lua_open_index(lua_State *L);
 int lf_lua_open_s3(lua_State *L);
+int lf_lua_open_nd(lua_State *L);
+int lf_lua_open_text(lua_State *L);
+int lf_lua_open_ml(lua_State *L);
+int lf_lua_open_parallel(lua_State *L);

@@ -562,6 +562,19 @@ function M.profile(label, fn)
   return dt, table.unpack(res, 1, res.n)
 end
 
+--- Runs fn over list in forked worker processes; results come back in order (see docs/nd.md).
+---@param fn function
+---@param list table
+---@param opts? { workers?: integer }
+---@return table
+function M.parallel_map(fn, list, opts)
+  local ok, res = pcall(require('luaflow._parallel').map, fn, list, opts)
+  if not ok then
+    error(res, 2)
+  end
+  return res
+end
+
 M._suggest = suggest
 M._caller_site = caller_site
 M._reserved_artifacts = RESERVED_ARTIFACTS

@@ -11,7 +11,8 @@
 # LUA (lua5.4), BENCH_WIDTH (foreach width, 1000), BENCH_REPS (scheduler repetitions, 3),
 # BENCH_ART_REPS (luaflow artifact repetitions, 3), BENCH_PEER_REPS (peer repetitions, 3),
 # BENCH_MIB (string size, 256), BENCH_ELEMENTS (table length, 10000000),
-# BENCH_ONLY (comma list of scheduler,artifacts,peer).
+# BENCH_ONLY (comma list of scheduler,artifacts,peer), BENCH_ND (0 skips the nd section),
+# BENCH_ND_SIZES (documents per corpus for nd_bench.py, 10000,50000), BENCH_ND_REPS (3).
 # bench_store.c (the blob layer alone, no Lua, no processes) is a separate C program.
 set -euo pipefail
 
@@ -58,6 +59,24 @@ t2=$(date +%s.%N)
 echo "  generated in $(awk "BEGIN{printf \"%.2f\", $t1 - $t0}") s; luaflow reindex in $(awk "BEGIN{printf \"%.2f\", $t2 - $t1}") s"
 (cd "$tmp" && LUAFLOW_USER=bench "$luaflow" run "$here/flows/bench_client.lua" \
   --datastore-root "$hist") | sed -n 's/.*BENCH client /  /p'
+
+# Numeric kernels (issue 5): luaflow.text / nd / ml against CountVectorizer, numba, scipy and
+# scikit-learn's KMeans, in lua5.4 with luaflow's Lua C module (build/lua) vs $python.
+if [ "${BENCH_ND:-1}" != 0 ]; then
+  nd_sizes=${BENCH_ND_SIZES:-10000,50000}
+  nd_reps=${BENCH_ND_REPS:-3}
+  [ "${BENCH_QUICK:-0}" = 1 ] && { nd_sizes=2000; nd_reps=1; }
+  nd_cpath="$(dirname "$luaflow")/lua/?.so"
+  if ! "$python" -c 'import numpy, scipy, sklearn, numba' 2>/dev/null; then
+    echo "== nd kernels: skipped ($python lacks numpy/scipy/sklearn/numba)"
+  elif [ ! -f "$(dirname "$luaflow")/lua/luaflow/client.so" ]; then
+    echo "== nd kernels: skipped (no Lua C module at $(dirname "$luaflow")/lua/luaflow/client.so)"
+  else
+    echo "== nd kernels (issue 5)"
+    "$python" "$here/nd_bench.py" --tmp "$tmp" --lua "$lua" --lua-cpath "$nd_cpath" \
+      --sizes "$nd_sizes" --reps "$nd_reps"
+  fi
+fi
 
 # S3 transfer (issue 6): luaflow.s3 get_many/put_many against boto3 with 16 threads, both on
 # one moto server on loopback (python3 on PATH must have moto and boto3).

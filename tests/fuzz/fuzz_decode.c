@@ -102,8 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st != LF_ERR_CORRUPT || lua_gettop(L) != 0 || strstr(err.msg, "byte offset") == NULL) {
       abort();
     }
-    if (strstr(err.msg, "numeric arrays are not supported") == NULL &&
-        (vst != LF_ERR_CORRUPT || strcmp(err.msg, verr.msg) != 0 || type != NULL)) {
+    if (vst != LF_ERR_CORRUPT || strcmp(err.msg, verr.msg) != 0 || type != NULL) {
       abort();
     }
   }

@@ -622,7 +622,19 @@ static void test_decode_errors(void)
   // Nested claims may not promise the same bytes twice: the inner table's 3 entries are the
   // bytes the outer one's second element needs.
   CHECK_CORRUPT("\x01\x06\x02\x00\x06\x03\x00\x02\x02\x02", "table claims 3 array");
-  CHECK_CORRUPT("\x01\x08\x00\x01\x02", "numeric arrays are not supported yet at byte offset 1");
+  CHECK_CORRUPT("\x01\x08\x00\x01\x02", "truncated numeric array padding at byte offset 5");
+  // A dimension too large for an array is refused even when another one is zero (found by
+  // the fuzzer: decoding and validation disagreed).
+  {
+    static const char zero_by_huge[] =
+    "\x01\x06\x01\x02\x03\x02\x05\x01\x72\x01\x06\x02\x02\x01\x06\x01\x06\x02"
+    "\x03\x02\x02\x03\x02\x02\x05\x01\x6b\x03\x03\x02\x02\x03\x02\x02\x05\x01"
+    "\x6b\x03\x42\x02\x01\x06\x02\x02\x03\x02\x02\x01\x06\x01\x00\x08\x00\x02"
+    "\xff\xfd\xfe\xfa\xfa\xfe\xfe\xfb\x06\x00\x02\x01\x06\x00\x00\x00\x00\x00"
+    "\x00";
+    CHECK_CORRUPT(zero_by_huge,
+                  "numeric array data exceeds the 9 remaining bytes at byte offset 51");
+  }
   CHECK_CORRUPT("\x01\x06\x01\x00\x05", "truncated string length");
 
   // 201 nested tables are refused, 200 are fine.
