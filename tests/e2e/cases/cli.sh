@@ -76,7 +76,15 @@ test_datastore_root_option_and_env() {
   rm -f "$HOME/.luaflowconfig/config.json"
   lf run "$ROOT/flows/hello.lua" --datastore s3
   expect_rc 2
-  expect_err "--datastore s3 is not available in this version"
+  expect_err "the s3 datastore needs a root: --datastore-root s3://bucket/prefix, LUAFLOW_DATASTORE_ROOT_S3, or datastore_root_s3 in ~/.luaflowconfig/config.json"
+  # the config file chooses the datastore kind too; a local root does not make an S3 one
+  printf '{"datastore": "s3", "datastore_root": "%s"}' "$CASE_DIR/viaconfig" \
+    >"$HOME/.luaflowconfig/config.json"
+  lf run "$ROOT/flows/hello.lua"
+  expect_rc 2
+  expect_err "the s3 datastore needs a root"
+  [ -e "$CASE_DIR/viaconfig/HelloWorldFlow/2" ] && fail "ran with a contradictory config"
+  rm -f "$HOME/.luaflowconfig/config.json"
 }
 
 test_logs_and_dump_of_foreach_step() {
