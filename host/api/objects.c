@@ -45,6 +45,7 @@ static lf_status parse(lf_ctx *ctx, const char *url, plan *p, char **key);
 static char *dir_prefix(const char *key);
 static void plan_add(plan *p, char *key, char *path, uint64_t size, int64_t mtime);
 static void plan_free(plan *p, char *key);
+static lf_status open_object(lf_ctx *ctx, const char *url, plan *p, char **key, lf_s3 **s3);
 static lf_status plan_list(lf_ctx *ctx, plan *p, const char *prefix, const char *dir);
 static lf_status plan_walk(plan *p, const char *root, const char *rel, const char *prefix,
                            int depth, lf_err *err);
@@ -210,14 +211,10 @@ LF_API lf_status lf_ctx_s3_read(lf_ctx *ctx, const char *url, int fd)
 {
   plan p = {0};
   char *key = NULL;
-  lf_status st = parse(ctx, url, &p, &key);
-  if (st == LF_OK && key[0] == '\0') {
-    st = usage(ctx, "'%s' names no object (expected s3://bucket/key)", url);
-  }
-  lf_s3 *s3 = st == LF_OK ? lf_api_s3(ctx) : NULL;
-  if (s3 == NULL) {
-    plan_free(&p, key);
-    return st != LF_OK ? st : ctx->err.code;
+  lf_s3 *s3 = NULL;
+  lf_status st = open_object(ctx, url, &p, &key, &s3);
+  if (st != LF_OK) {
+    return st;
   }
   lf_s3_op ops[READ_AHEAD];
   memset(ops, 0, sizeof(ops));
@@ -368,14 +365,10 @@ LF_API lf_status lf_ctx_s3_presign(lf_ctx *ctx, const char *url, const char *met
   *out = NULL;
   plan p = {0};
   char *key = NULL;
-  lf_status st = parse(ctx, url, &p, &key);
-  if (st == LF_OK && key[0] == '\0') {
-    st = usage(ctx, "'%s' names no object (expected s3://bucket/key)", url);
-  }
-  lf_s3 *s3 = st == LF_OK ? lf_api_s3(ctx) : NULL;
-  if (s3 == NULL) {
-    plan_free(&p, key);
-    return st != LF_OK ? st : ctx->err.code;
+  lf_s3 *s3 = NULL;
+  lf_status st = open_object(ctx, url, &p, &key, &s3);
+  if (st != LF_OK) {
+    return st;
   }
   lf_err err;
   lf_err_clear(&err);
@@ -428,6 +421,23 @@ static void plan_add(plan *p, char *key, char *path, uint64_t size, int64_t mtim
     p->items = lf_xrealloc(p->items, p->cap * sizeof(item));
   }
   p->items[p->n++] = (item){.key = key, .path = path, .size = size, .last_modified = mtime};
+}
+
+// Parses the URL of one object (a key is required) and gets the client; on failure
+// frees what it made and returns the status (the ctx error is set).
+static lf_status open_object(lf_ctx *ctx, const char *url, plan *p, char **key, lf_s3 **s3)
+{
+  lf_status st = parse(ctx, url, p, key);
+  if (st == LF_OK && (*key)[0] == '\0') {
+    st = usage(ctx, "'%s' names no object (expected s3://bucket/key)", url);
+  }
+  *s3 = st == LF_OK ? lf_api_s3(ctx) : NULL;
+  if (*s3 == NULL) {
+    plan_free(p, *key);
+    *key = NULL;
+    return st != LF_OK ? st : ctx->err.code;
+  }
+  return LF_OK;
 }
 
 static void plan_free(plan *p, char *key)

@@ -19,10 +19,22 @@ s3_start_moto() {
   curl -sf -o /dev/null -X PUT "http://127.0.0.1:$S3_PORT/lf-e2e" || fail "cannot create the bucket"
 }
 
+# s3_start_proxy : starts tests/s3/fault_proxy.py in front of moto (stopped by s3_stop) and
+# prints its port. Call as proxy=$(s3_start_proxy) after s3_start_moto.
+s3_start_proxy() {
+  local portfile="$CASE_DIR/proxy.port"
+  rm -f "$portfile"
+  python3 "$ROOT/tests/s3/fault_proxy.py" "$portfile" "$S3_PORT" >"$CASE_DIR/proxy.log" 2>&1 &
+  echo "$!" >"$CASE_DIR/proxy.pid"
+  local i
+  for i in $(seq 100); do [ -s "$portfile" ] && break; sleep 0.1; done
+  cat "$portfile"
+}
+
 s3_stop() {
-  [ -n "${S3_PROXY_PID:-}" ] && kill "$S3_PROXY_PID" 2>/dev/null && wait "$S3_PROXY_PID" 2>/dev/null
+  [ -s "$CASE_DIR/proxy.pid" ] && kill "$(cat "$CASE_DIR/proxy.pid")" 2>/dev/null
+  rm -f "$CASE_DIR/proxy.pid"
   [ -n "${S3_MOTO_PID:-}" ] && kill "$S3_MOTO_PID" 2>/dev/null && wait "$S3_MOTO_PID" 2>/dev/null
-  S3_PROXY_PID=""
   S3_MOTO_PID=""
   unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION AWS_ENDPOINT_URL \
     AWS_EC2_METADATA_DISABLED LUAFLOW_S3_PART_SIZE LUAFLOW_S3_MULTIPART_THRESHOLD \
@@ -181,13 +193,8 @@ test_s3_plain_lua() {
 
 test_s3_retries_through_faults() {
   s3_start_moto
-  local portfile="$CASE_DIR/proxy.port"
-  python3 "$ROOT/tests/s3/fault_proxy.py" "$portfile" "$S3_PORT" >"$CASE_DIR/proxy.log" 2>&1 &
-  S3_PROXY_PID=$!
-  local i
-  for i in $(seq 100); do [ -s "$portfile" ] && break; sleep 0.1; done
   local proxy
-  proxy=$(cat "$portfile")
+  proxy=$(s3_start_proxy)
   curl -sf -o /dev/null -X POST "http://127.0.0.1:$proxy/__faults__" --data-binary \
     '[{"match": "PUT /lf-e2e/f/", "fault": "503", "times": 3},
       {"match": "GET /lf-e2e/f/", "fault": "truncate", "times": 2},

@@ -149,13 +149,8 @@ test_s3_datastore_resume() {
 test_s3_datastore_through_faults() {
   s3_start_moto
   write_ds_flow
-  local portfile="$CASE_DIR/proxy.port"
-  python3 "$ROOT/tests/s3/fault_proxy.py" "$portfile" "$S3_PORT" >"$CASE_DIR/proxy.log" 2>&1 &
-  S3_PROXY_PID=$!
-  local i
-  for i in $(seq 100); do [ -s "$portfile" ] && break; sleep 0.1; done
   local proxy
-  proxy=$(cat "$portfile")
+  proxy=$(s3_start_proxy)
   curl -sf -o /dev/null -X POST "http://127.0.0.1:$proxy/__faults__" --data-binary \
     '[{"match": "PUT /lf-e2e/faulty/", "fault": "503", "times": 6},
       {"match": "GET /lf-e2e/faulty/", "fault": "truncate", "times": 3},
