@@ -3,9 +3,12 @@
 #include "core/alloc.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static void default_oom(size_t size)
 {
@@ -97,4 +100,47 @@ void *lf_try_realloc(void *ptr, size_t size)
 void lf_free(void *ptr)
 {
   free(ptr);
+}
+
+// Page buffers: one page in front holds the mapping's length, so lf_pages_free needs only
+// the pointer.
+#define PAGES_HEAD ((size_t)4096)
+
+void *lf_pages_alloc(size_t size)
+{
+  if (size > SIZE_MAX - 2 * PAGES_HEAD) {
+    return NULL;
+  }
+  size_t total = size + PAGES_HEAD;
+  void *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) {
+    return NULL;
+  }
+  memcpy(base, &total, sizeof(total));
+  return (char *)base + PAGES_HEAD;
+}
+
+void lf_pages_free(void *ptr)
+{
+  if (ptr == NULL) {
+    return;
+  }
+  void *base = (char *)ptr - PAGES_HEAD;
+  size_t total;
+  memcpy(&total, base, sizeof(total));
+  munmap(base, total);
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 // Linux 5.14
+#endif
+
+void lf_pages_populate(void *ptr, size_t size)
+{
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t a = (uintptr_t)ptr & ~(page - 1);
+  uintptr_t e = ((uintptr_t)ptr + size + page - 1) & ~(page - 1);
+  if (size > 0 && e > a) {
+    (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+  }
 }

@@ -22,3 +22,15 @@ char *lf_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2), ma
 void *lf_try_malloc(size_t size) __attribute__((malloc));
 void *lf_try_realloc(void *ptr, size_t size);
 void lf_free(void *ptr);
+
+/// Large buffers straight from the kernel (anonymous mmap): zero-filled, with pages that
+/// cost nothing until written, returned to the system by lf_pages_free. Page-aligned.
+/// @return NULL when memory is short (never calls the out-of-memory handler)
+void *lf_pages_alloc(size_t size) __attribute__((malloc));
+/// Frees a buffer of lf_pages_alloc. NULL is fine.
+void lf_pages_free(void *ptr);
+/// Faults [ptr, ptr + size) in for writing from the kernel (MADV_POPULATE_WRITE), which
+/// costs about half of first-touch faults from user code on the development VM; threads
+/// can populate their own parts in parallel. Only a hint: without kernel support, or when
+/// memory is short, the pages fault in on first write as usual.
+void lf_pages_populate(void *ptr, size_t size);

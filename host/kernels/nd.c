@@ -68,14 +68,19 @@ lf_nd_buf *lf_nd_buf_new(size_t nbytes, lf_err *err)
     return NULL;
   }
   // The allocator's alignment is only 16: over-allocate and round the data pointer up.
-  uint8_t *base = lf_try_malloc(nbytes + extra);
+  bool pages = nbytes >= LF_ND_PAGES_MIN;
+  uint8_t *base = pages ? lf_pages_alloc(nbytes + extra) : lf_try_malloc(nbytes + extra);
   if (base == NULL) {
     LF_ERR(err, LF_ERR_NOMEM, "cannot allocate an array of %zu bytes (out of memory)", nbytes);
     return NULL;
   }
   lf_nd_buf *b = lf_try_malloc(sizeof(*b));
   if (b == NULL) {
-    lf_free(base);
+    if (pages) {
+      lf_pages_free(base);
+    } else {
+      lf_free(base);
+    }
     LF_ERR(err, LF_ERR_NOMEM, "cannot allocate an array (out of memory)");
     return NULL;
   }
@@ -85,9 +90,10 @@ lf_nd_buf *lf_nd_buf_new(size_t nbytes, lf_err *err)
   b->data = (uint8_t *)p;
   b->nbytes = nbytes;
   b->base = base;
-  b->release = NULL;
+  b->release = pages ? lf_pages_free : NULL;
   b->headroom = (size_t)(b->data - base);
   b->headroom_users = 0;
+  b->zeroed = pages;
   return b;
 }
 
@@ -101,6 +107,7 @@ lf_nd_buf *lf_nd_buf_adopt(void *base, uint8_t *data, size_t nbytes, void (*rele
   b->release = release;
   b->headroom = 0;
   b->headroom_users = 0;
+  b->zeroed = false;
   return b;
 }
 
@@ -181,7 +188,7 @@ lf_status lf_nd_init(lf_nd *a, lf_nd_dtype dt, int ndim, const int64_t *shape, b
   if (b == NULL) {
     return LF_ERR_NOMEM;
   }
-  if (zero) {
+  if (zero && !b->zeroed) {
     memset(b->data, 0, nbytes);
   }
   lf_nd_init_view(a, b, dt, ndim, shape);

@@ -31,6 +31,8 @@ typedef enum lf_nd_dtype {
 /// put an encoding header right before the elements and store them without copying. Enough
 /// for the longest header (format, tag, dtype, ndim and 32 ten-byte shape varints, padded).
 #define LF_ND_HEADROOM 384
+/// Buffers from this size on are kernel pages (zero, untouched until written).
+#define LF_ND_PAGES_MIN ((size_t)8 << 20)
 /// Largest element count of one array (keeps byte sizes far from overflow).
 #define LF_ND_MAX_ELEMS ((int64_t)1 << 46)
 
@@ -43,6 +45,7 @@ typedef struct lf_nd_buf {
   void (*release)(void *base); ///< frees `base`; NULL means lf_free
   size_t headroom;            ///< writable bytes right before `data` (0 for adopted memory)
   int headroom_users;         ///< encodings currently borrowing the headroom
+  bool zeroed;                ///< the memory was all zero when allocated (kernel pages)
 } lf_nd_buf;
 
 /// An array view. Strides and offset are in elements; shape entries are >= 0.
@@ -66,7 +69,9 @@ int lf_nd_dtype_parse(const char *name);
 bool lf_nd_is_float(lf_nd_dtype dt);
 
 /// Allocates a buffer of `nbytes` (uninitialised, 64-byte aligned, with LF_ND_HEADROOM in
-/// front) holding one reference. @return NULL with LF_ERR_NOMEM in err on exhaustion.
+/// front) holding one reference. From LF_ND_PAGES_MIN bytes the memory comes straight from
+/// the kernel (lf_pages_alloc), is zero (`zeroed` is set) and is returned to the system when
+/// the buffer is freed. @return NULL with LF_ERR_NOMEM in err on exhaustion.
 lf_nd_buf *lf_nd_buf_new(size_t nbytes, lf_err *err);
 /// Wraps foreign memory: `data` (any alignment) stays valid until `release(base)` runs when the
 /// last reference goes. Never fails (the wrapper is lf_xmalloc'd). Holds one reference.
