@@ -238,13 +238,14 @@ KINDS = [
     ('none', 'tiny integer (commit floor)'),
     ('random', 'string, incompressible'),
     ('text', 'string, compressible'),
+    ('array', 'nd f64 array, random'),
     ('ints', 'table of integers'),
     ('floats', 'table of floats'),
 ]
 
 
 def kind_size(a, kind):
-    if kind in ('random', 'text'):
+    if kind in ('random', 'text', 'array'):
         return a.mib * 1024 * 1024, a.mib * 1024 * 1024
     if kind in ('ints', 'floats'):
         return a.elements, 8 * a.elements  # raw: 8 bytes per element (int64 / double)
@@ -403,13 +404,13 @@ def report(a, s, art, peer, elapsed):
         log('  reference: a new process fills fresh memory at %s MB/s (first-touch page faults; '
             'a ceiling for any load)' % fmt_mb(art['_touch']))
         log('  budgets (DESIGN §6; [ok]/[MISS] is information, not a test result):')
-        for kind in ('random', 'text'):
+        for kind in ('random', 'array', 'text'):
             m = art.get(kind)
             if m:
                 sv, ld = m['encoded'] / MB / m['save_s'], m['encoded'] / MB / m['load_s']
                 log('    %-7s budget: >= 1000 MB/s each way; save %s, load %s MB/s  [%s]%s' %
                     (kind, fmt_mb(sv), fmt_mb(ld), mark(sv >= 1000 and ld >= 1000),
-                     '' if kind == 'random' else '  (compressible: informational)'))
+                     '' if kind != 'text' else '  (compressible: informational)'))
         for kind in ('ints', 'floats'):
             m = art.get(kind)
             if m:

@@ -6,6 +6,8 @@
 --           repetition is beyond zstd level 1's window and the ratio comes from the alphabet)
 --   ints    a list of SIZE random integers in [-2^31, 2^31]
 --   floats  a list of SIZE random floats in [0, 1)
+--   array   a luaflow.nd f64 array of SIZE bytes, uniform random (incompressible): saved as
+--           its raw buffer, loaded without a copy
 --   none    a single small integer: the fixed cost of a commit, for reference
 --
 -- How the costs are measured (wall clock, luaflow._host.now() = gettimeofday):
@@ -86,6 +88,9 @@ local builders = {
     for i = 1, n do t[i] = math.random() end
     return t
   end,
+  array = function(n)
+    return require('luaflow.nd').uniform({ n // 8 }, { seed = 12345 })
+  end,
   none = function() return 42 end,
 }
 
@@ -104,7 +109,8 @@ flow:step('load', function(self)
   local t0, c0 = host.now(), os.clock()
   local x = self.x -- the timed part: fetch + decompress + verify + decode
   local t1, c1 = host.now(), os.clock()
-  local n = type(x) == 'table' and #x or (type(x) == 'string' and #x or 1)
+  local n = (type(x) == 'table' or type(x) == 'string') and #x or 1
+  if type(x) == 'userdata' then n = #x * 8 end -- an f64 array: bytes, as SIZE gives them
   print(string.format('BENCH load_s=%.6f load_cpu=%.6f n=%d', t1 - t0, c1 - c0, n))
   print(string.format('BENCH recommit_t0=%.6f', host.now()))
   self:next('end')
