@@ -2,9 +2,10 @@
 // This file contains the co-occurrence kernel of kernels/cooc.h. It first builds the column
 // lists of B (for each word, the positions in B's index array where it occurs: 4 bytes per
 // entry), then each thread walks its words x in order and, for every document containing x,
-// adds the document's words y >= x (the rest of the sorted row after x) into row x of C: all
-// writes of a thread go to one row at a time, which stays in cache. The dense form then
-// mirrors the upper triangle in tiles; the sparse form collects rows with an accumulator.
+// adds the document's words into row x of C (all of them for the dense form, those y >= x,
+// the rest of the sorted row, for the upper triangle): all writes of a thread go to one row
+// at a time, which stays in cache, and every row is written once. The sparse form collects
+// full rows with an accumulator.
 #include "kernels/cooc.h"
 
 #include <string.h>
@@ -46,7 +47,9 @@ static void cols_free(cols_index *c)
   lf_free(c->cost);
 }
 
-static lf_status cols_build(const lf_csr *b, cols_index *c, lf_err *err)
+// `full`: the cost of row x is every word of the documents containing x (dense output);
+// otherwise only the words from x on (upper triangle and sparse output).
+static lf_status cols_build(const lf_csr *b, bool full, cols_index *c, lf_err *err)
 {
   int64_t nnz = lf_csr_nnz(b);
   int64_t cols = b->cols;
@@ -69,7 +72,8 @@ static lf_status cols_build(const lf_csr *b, cols_index *c, lf_err *err)
     for (int64_t k = ip[r]; k < ip[r + 1]; k++) {
       c->start[ix[k] + 1]++;
       c->rowof[k] = (int32_t)r;
-      c->cost[ix[k]] += (double)(len - (k - ip[r])) + 4; // + 4: the per-document overhead
+      // + 4: the per-document overhead
+      c->cost[ix[k]] += (double)(full ? len : len - (k - ip[r])) + 4;
     }
   }
   for (int64_t j = 0; j < cols; j++) {
@@ -138,33 +142,32 @@ static void populate_worker(int tid, int nt, void *vctx)
   }
 }
 
+// Adds row x of C (all columns) into `row`: every word of every document containing x.
+static inline void add_row_full(const cooc_job *J, int64_t x, int32_t *row)
+{
+  const int64_t *ip = lf_csr_indptr(J->b);
+  const int32_t *ix = lf_csr_indices(J->b);
+  for (int64_t p = J->ix.start[x]; p < J->ix.start[x + 1]; p++) {
+    int32_t r = J->ix.rowof[J->ix.pos[p]];
+    for (int64_t q = ip[r]; q < ip[r + 1]; q++) {
+      row[ix[q]]++;
+    }
+  }
+}
+
+// Dense output is computed row by row in full, about twice the additions of the upper
+// triangle but each row written once, in cache: cheaper than mirroring the triangle
+// through memory afterwards.
 static void dense_worker(int tid, int nt, void *vctx)
 {
   (void)nt;
   cooc_job *J = vctx;
+  bool full = J->output == LF_COOC_DENSE;
   for (int64_t x = J->split[tid]; x < J->split[tid + 1]; x++) {
-    add_row_upper(J, x, J->dense + x * J->cols);
-  }
-}
-
-// Mirrors the upper triangle into the lower one in 64x64 tiles; tile rows go round-robin.
-static void mirror_worker(int tid, int nt, void *vctx)
-{
-  enum { T = 64 };
-  cooc_job *J = vctx;
-  int64_t n = J->cols;
-  int32_t *c = J->dense;
-  int64_t tiles = (n + T - 1) / T;
-  for (int64_t bi = tid; bi < tiles; bi += nt) {
-    for (int64_t bj = 0; bj <= bi; bj++) {
-      int64_t i1 = (bi + 1) * T < n ? (bi + 1) * T : n;
-      int64_t j1 = (bj + 1) * T < n ? (bj + 1) * T : n;
-      for (int64_t i = bi * T; i < i1; i++) {
-        int64_t jend = j1 < i ? j1 : i;
-        for (int64_t j = bj * T; j < jend; j++) {
-          c[i * n + j] = c[j * n + i];
-        }
-      }
+    if (full) {
+      add_row_full(J, x, J->dense + x * J->cols);
+    } else {
+      add_row_upper(J, x, J->dense + x * J->cols);
     }
   }
 }
@@ -299,7 +302,7 @@ lf_status lf_cooc(const lf_csr *b, lf_cooc_output output, int nthreads, lf_nd *d
   J.b = b;
   J.output = output;
   J.cols = b->cols;
-  lf_status st = cols_build(b, &J.ix, err);
+  lf_status st = cols_build(b, output != LF_COOC_UPPER, &J.ix, err);
   if (st != LF_OK) {
     return st;
   }
@@ -315,9 +318,6 @@ lf_status lf_cooc(const lf_csr *b, lf_cooc_output output, int nthreads, lf_nd *d
         lf_par_run(nt, populate_worker, &J);
       }
       lf_par_run(nt, dense_worker, &J);
-      if (output == LF_COOC_DENSE) {
-        lf_par_run(nt, mirror_worker, &J);
-      }
     }
     cols_free(&J.ix);
     return st;
