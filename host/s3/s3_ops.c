@@ -18,6 +18,8 @@
 #include "core/alloc.h"
 #include "core/fs.h"
 #include "s3/s3_internal.h"
+
+#define BUF_SLACK 64 // bytes past a body held in memory (see set_size)
 #include "s3/s3_xml.h"
 
 struct s3_job {
@@ -109,7 +111,10 @@ static bool set_size(s3_xfer *x, s3_job *j, uint64_t size)
     return false;
   }
   if (op->path == NULL) {
-    j->buf = size < SIZE_MAX ? lf_try_malloc((size_t)size + 1) : NULL;
+    // BUF_SLACK: a body is usually copied into a string of its language (a Lua string adds a
+    // header of 24 bytes) right before its buffer is freed; with the slack the next string
+    // fits in the freed buffer, whose pages are already faulted in, instead of new memory.
+    j->buf = size < SIZE_MAX - BUF_SLACK ? lf_try_malloc((size_t)size + 1 + BUF_SLACK) : NULL;
     if (j->buf == NULL) {
       LF_ERR(&x->err, LF_ERR_NOMEM, "cannot get '%s' (cannot allocate %llu bytes)", where,
              (unsigned long long)size);
