@@ -22,67 +22,42 @@ typedef struct mm_ctx {
   int64_t n;
 } mm_ctx;
 
-static void mm_f64(int tid, int nt, void *vctx)
-{
-  mm_ctx *x = vctx;
-  long long lo;
-  long long hi;
-  lf_par_range(x->m, nt, tid, &lo, &hi);
-  const double *A = x->a;
-  const double *B = x->b;
-  double *C = x->c;
-  for (int64_t i = lo; i < hi; i++) {
-    memset(C + i * x->n, 0, (size_t)x->n * sizeof(double));
+// One blocked kernel per float type: rows [lo, hi) of C = A x B, A m x k, B k x n, all
+// contiguous; C's rows are cleared first.
+#define DEFINE_MM(name, T)                                                                   \
+  static void name(int tid, int nt, void *vctx)                                              \
+  {                                                                                          \
+    mm_ctx *x = vctx;                                                                        \
+    long long lo;                                                                            \
+    long long hi;                                                                            \
+    lf_par_range(x->m, nt, tid, &lo, &hi);                                                   \
+    const T *A = x->a;                                                                       \
+    const T *B = x->b;                                                                       \
+    T *C = x->c;                                                                             \
+    for (int64_t i = lo; i < hi; i++) {                                                      \
+      memset(C + i * x->n, 0, (size_t)x->n * sizeof(T));                                     \
+    }                                                                                        \
+    for (int64_t k0 = 0; k0 < x->k; k0 += KB) {                                              \
+      int64_t k1 = k0 + KB < x->k ? k0 + KB : x->k;                                          \
+      for (int64_t j0 = 0; j0 < x->n; j0 += NB) {                                            \
+        int64_t j1 = j0 + NB < x->n ? j0 + NB : x->n;                                        \
+        for (int64_t i = lo; i < hi; i++) {                                                  \
+          T *c = C + i * x->n;                                                               \
+          const T *a = A + i * x->k;                                                         \
+          for (int64_t kk = k0; kk < k1; kk++) {                                             \
+            T v = a[kk];                                                                     \
+            const T *b = B + kk * x->n;                                                      \
+            for (int64_t j = j0; j < j1; j++) {                                              \
+              c[j] += v * b[j];                                                              \
+            }                                                                                \
+          }                                                                                  \
+        }                                                                                    \
+      }                                                                                      \
+    }                                                                                        \
   }
-  for (int64_t k0 = 0; k0 < x->k; k0 += KB) {
-    int64_t k1 = k0 + KB < x->k ? k0 + KB : x->k;
-    for (int64_t j0 = 0; j0 < x->n; j0 += NB) {
-      int64_t j1 = j0 + NB < x->n ? j0 + NB : x->n;
-      for (int64_t i = lo; i < hi; i++) {
-        double *c = C + i * x->n;
-        const double *a = A + i * x->k;
-        for (int64_t kk = k0; kk < k1; kk++) {
-          double v = a[kk];
-          const double *b = B + kk * x->n;
-          for (int64_t j = j0; j < j1; j++) {
-            c[j] += v * b[j];
-          }
-        }
-      }
-    }
-  }
-}
 
-static void mm_f32(int tid, int nt, void *vctx)
-{
-  mm_ctx *x = vctx;
-  long long lo;
-  long long hi;
-  lf_par_range(x->m, nt, tid, &lo, &hi);
-  const float *A = x->a;
-  const float *B = x->b;
-  float *C = x->c;
-  for (int64_t i = lo; i < hi; i++) {
-    memset(C + i * x->n, 0, (size_t)x->n * sizeof(float));
-  }
-  for (int64_t k0 = 0; k0 < x->k; k0 += KB) {
-    int64_t k1 = k0 + KB < x->k ? k0 + KB : x->k;
-    for (int64_t j0 = 0; j0 < x->n; j0 += NB) {
-      int64_t j1 = j0 + NB < x->n ? j0 + NB : x->n;
-      for (int64_t i = lo; i < hi; i++) {
-        float *c = C + i * x->n;
-        const float *a = A + i * x->k;
-        for (int64_t kk = k0; kk < k1; kk++) {
-          float v = a[kk];
-          const float *b = B + kk * x->n;
-          for (int64_t j = j0; j < j1; j++) {
-            c[j] += v * b[j];
-          }
-        }
-      }
-    }
-  }
-}
+DEFINE_MM(mm_f64, double)
+DEFINE_MM(mm_f32, float)
 
 static void mm_i64(const int64_t *A, const int64_t *B, int64_t *C, int64_t m, int64_t k,
                    int64_t n)
