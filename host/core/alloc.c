@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // This file contains the allocation wrappers every other layer uses instead of malloc.
+#define _GNU_SOURCE // mremap
 #include "core/alloc.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,18 +108,68 @@ void lf_free(void *ptr)
 // the pointer.
 #define PAGES_HEAD ((size_t)4096)
 
+static size_t round_page(size_t n)
+{
+  return (n + PAGES_HEAD - 1) & ~(PAGES_HEAD - 1);
+}
+
 void *lf_pages_alloc(size_t size)
 {
+  if (size > SIZE_MAX - 2 * PAGES_HEAD - LF_HUGE_PAGE) {
+    return NULL;
+  }
+  size_t total = round_page(size + PAGES_HEAD);
+  bool huge = size >= LF_HUGE_PAGE;
+  // For huge pages the data must start on a 2 MiB boundary: map the slack too, then give back
+  // what lies before the header page and after the end.
+  size_t map = huge ? total + LF_HUGE_PAGE : total;
+  char *raw = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) {
+    return NULL;
+  }
+  char *base = raw;
+  if (huge) {
+    uintptr_t data = ((uintptr_t)raw + PAGES_HEAD + LF_HUGE_PAGE - 1) & ~(LF_HUGE_PAGE - 1);
+    base = (char *)(data - PAGES_HEAD);
+    if (base > raw) {
+      munmap(raw, (size_t)(base - raw));
+    }
+    size_t tail = (size_t)(raw + map - (base + total));
+    if (tail > 0) {
+      munmap(base + total, tail);
+    }
+    // The whole mapping, header page too: one mapping with one set of flags, which mremap
+    // needs. Only whole aligned 2 MiB ranges get huge pages, so the header page stays small.
+    (void)madvise(base, total, MADV_HUGEPAGE);
+  }
+  memcpy(base, &total, sizeof(total));
+  return base + PAGES_HEAD;
+}
+
+void *lf_pages_realloc(void *ptr, size_t size)
+{
+  if (ptr == NULL) {
+    return lf_pages_alloc(size);
+  }
   if (size > SIZE_MAX - 2 * PAGES_HEAD) {
     return NULL;
   }
-  size_t total = size + PAGES_HEAD;
-  void *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (base == MAP_FAILED) {
+  char *base = (char *)ptr - PAGES_HEAD;
+  size_t total;
+  memcpy(&total, base, sizeof(total));
+  size_t want = round_page(size + PAGES_HEAD);
+  if (want == total) {
+    return ptr;
+  }
+  char *moved = mremap(base, total, want, MREMAP_MAYMOVE);
+  if (moved == MAP_FAILED) {
     return NULL;
   }
-  memcpy(base, &total, sizeof(total));
-  return (char *)base + PAGES_HEAD;
+  memcpy(moved, &want, sizeof(want));
+  if (want >= LF_HUGE_PAGE) {
+    (void)madvise(moved, want, MADV_HUGEPAGE);
+  }
+  return moved + PAGES_HEAD;
 }
 
 void lf_pages_free(void *ptr)
@@ -129,6 +181,20 @@ void lf_pages_free(void *ptr)
   size_t total;
   memcpy(&total, base, sizeof(total));
   munmap(base, total);
+}
+
+void *lf_big_alloc(size_t size)
+{
+  return size >= LF_BIG_MIN ? lf_pages_alloc(size) : lf_try_malloc(size);
+}
+
+void lf_big_free(void *ptr, size_t size)
+{
+  if (size >= LF_BIG_MIN) {
+    lf_pages_free(ptr);
+  } else {
+    lf_free(ptr);
+  }
 }
 
 #ifndef MADV_POPULATE_WRITE

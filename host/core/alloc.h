@@ -24,11 +24,27 @@ void *lf_try_realloc(void *ptr, size_t size);
 void lf_free(void *ptr);
 
 /// Large buffers straight from the kernel (anonymous mmap): zero-filled, with pages that
-/// cost nothing until written, returned to the system by lf_pages_free. Page-aligned.
+/// cost nothing until written, returned to the system by lf_pages_free. Page-aligned; from
+/// LF_HUGE_PAGE bytes the buffer starts on a huge-page boundary and asks for transparent huge
+/// pages (MADV_HUGEPAGE), so faulting it in costs one fault per 2 MiB instead of per 4 KiB
+/// (on the development VM: 0.06 s per GB instead of 0.45-0.6 s).
 /// @return NULL when memory is short (never calls the out-of-memory handler)
 void *lf_pages_alloc(size_t size) __attribute__((malloc));
+/// Grows or shrinks a buffer of lf_pages_alloc without copying (mremap); the contents up to
+/// the smaller size are kept, bytes past the old size are zero. NULL ptr: lf_pages_alloc.
+/// @return NULL when memory is short; the old buffer is then untouched
+void *lf_pages_realloc(void *ptr, size_t size);
 /// Frees a buffer of lf_pages_alloc. NULL is fine.
 void lf_pages_free(void *ptr);
+
+#define LF_HUGE_PAGE ((size_t)2 << 20)
+
+/// Buffers whose size the caller always knows: from LF_BIG_MIN bytes they are page buffers
+/// (lf_pages_*), below it malloc's. lf_big_free needs the size the buffer was allocated with.
+#define LF_BIG_MIN LF_HUGE_PAGE
+void *lf_big_alloc(size_t size) __attribute__((malloc));
+void lf_big_free(void *ptr, size_t size);
+
 /// Faults [ptr, ptr + size) in for writing from the kernel (MADV_POPULATE_WRITE), which
 /// costs about half of first-touch faults from user code on the development VM; threads
 /// can populate their own parts in parallel. Only a hint: without kernel support, or when

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // This file contains the co-occurrence kernel of kernels/cooc.h. It first builds the column
-// lists of B (for each word, the positions in B's index array where it occurs: 4 bytes per
-// entry), then each thread walks its words x in order and, for every document containing x,
+// lists of B (for each word, the spans of B's index array to add for the documents where it
+// occurs: the whole document, or the rest of it from the word on; 8 bytes per entry, read in
+// order with no dependent loads), then each thread walks its words x in order and, for every document containing x,
 // adds the document's words into row x of C (all of them for the dense form, those y >= x,
 // the rest of the sorted row, for the upper triangle): all writes of a thread go to one row
 // at a time, which stays in cache, and every row is written once. The sparse form collects
@@ -17,10 +18,13 @@
 #pragma GCC optimize("O3")
 #endif
 
+typedef struct span {
+  uint32_t from, to; // B's indices [from, to)
+} span;
+
 typedef struct cols_index {
-  int64_t *start; // [cols + 1]: entries of column x are pos[start[x] .. start[x+1])
-  uint32_t *pos;  // positions into B's indices, increasing
-  int32_t *rowof; // [nnz]: the row of each entry of B
+  int64_t *start; // [cols + 1]: the spans of column x are span[start[x] .. start[x+1])
+  span *span;     // [nnz], in document order within a column
   double *cost;   // [cols]: work of row x of C (entries added)
 } cols_index;
 
@@ -42,8 +46,7 @@ typedef struct cooc_job {
 static void cols_free(cols_index *c)
 {
   lf_free(c->start);
-  lf_free(c->pos);
-  lf_free(c->rowof);
+  lf_free(c->span);
   lf_free(c->cost);
 }
 
@@ -54,10 +57,9 @@ static lf_status cols_build(const lf_csr *b, bool full, cols_index *c, lf_err *e
   int64_t nnz = lf_csr_nnz(b);
   int64_t cols = b->cols;
   c->start = lf_try_malloc((size_t)(cols + 1) * sizeof(int64_t));
-  c->pos = lf_try_malloc((size_t)(nnz > 0 ? nnz : 1) * sizeof(uint32_t));
-  c->rowof = lf_try_malloc((size_t)(nnz > 0 ? nnz : 1) * sizeof(int32_t));
+  c->span = lf_try_malloc((size_t)(nnz > 0 ? nnz : 1) * sizeof(span));
   c->cost = lf_try_malloc((size_t)(cols > 0 ? cols : 1) * sizeof(double));
-  if (c->start == NULL || c->pos == NULL || c->rowof == NULL || c->cost == NULL) {
+  if (c->start == NULL || c->span == NULL || c->cost == NULL) {
     cols_free(c);
     return LF_ERR(err, LF_ERR_NOMEM, "cooc: out of memory for the column index");
   }
@@ -71,7 +73,6 @@ static lf_status cols_build(const lf_csr *b, bool full, cols_index *c, lf_err *e
     int64_t len = ip[r + 1] - ip[r];
     for (int64_t k = ip[r]; k < ip[r + 1]; k++) {
       c->start[ix[k] + 1]++;
-      c->rowof[k] = (int32_t)r;
       // + 4: the per-document overhead
       c->cost[ix[k]] += (double)(full ? len : len - (k - ip[r])) + 4;
     }
@@ -79,15 +80,19 @@ static lf_status cols_build(const lf_csr *b, bool full, cols_index *c, lf_err *e
   for (int64_t j = 0; j < cols; j++) {
     c->start[j + 1] += c->start[j];
   }
-  // Fill positions by a second pass in row order: positions come out increasing per column.
+  // Fill the spans by a second pass in row order: documents come out in order per column.
   int64_t *next = lf_try_malloc((size_t)(cols > 0 ? cols : 1) * sizeof(int64_t));
   if (next == NULL) {
     cols_free(c);
     return LF_ERR(err, LF_ERR_NOMEM, "cooc: out of memory for the column index");
   }
   memcpy(next, c->start, (size_t)cols * sizeof(int64_t));
-  for (int64_t k = 0; k < nnz; k++) {
-    c->pos[next[ix[k]]++] = (uint32_t)k;
+  for (int64_t r = 0; r < b->rows; r++) {
+    for (int64_t k = ip[r]; k < ip[r + 1]; k++) {
+      span *sp = &c->span[next[ix[k]]++];
+      sp->from = (uint32_t)(full ? ip[r] : k);
+      sp->to = (uint32_t)ip[r + 1];
+    }
   }
   lf_free(next);
   return LF_OK;
@@ -114,20 +119,6 @@ static void balance(const double *cost, int64_t cols, int nt, int64_t *split)
   }
 }
 
-// Adds row x of C (columns y >= x) into `row` (indexed by y).
-static inline void add_row_upper(const cooc_job *J, int64_t x, int32_t *row)
-{
-  const int64_t *ip = lf_csr_indptr(J->b);
-  const int32_t *ix = lf_csr_indices(J->b);
-  for (int64_t p = J->ix.start[x]; p < J->ix.start[x + 1]; p++) {
-    uint32_t k = J->ix.pos[p];
-    int64_t end = ip[J->ix.rowof[k] + 1];
-    for (int64_t q = k; q < end; q++) {
-      row[ix[q]]++;
-    }
-  }
-}
-
 // The output is zero when it starts (lf_nd_init with zero: for a large matrix, kernel pages
 // that nobody has touched). The threads first fault in equal shares of it from the kernel,
 // which costs about half of faulting pages in one by one as rows are written.
@@ -142,15 +133,29 @@ static void populate_worker(int tid, int nt, void *vctx)
   }
 }
 
-// Adds row x of C (all columns) into `row`: every word of every document containing x.
-static inline void add_row_full(const cooc_job *J, int64_t x, int32_t *row)
+// Adds row x of C into `row`: the words of every span of x (whole documents for the dense
+// form, the rest of each document from x on for the upper triangle). The words of the span
+// after next are prefetched: spans are documents all over B's index array.
+static inline void add_row(const cooc_job *J, int64_t x, int32_t *restrict row)
 {
-  const int64_t *ip = lf_csr_indptr(J->b);
   const int32_t *ix = lf_csr_indices(J->b);
-  for (int64_t p = J->ix.start[x]; p < J->ix.start[x + 1]; p++) {
-    int32_t r = J->ix.rowof[J->ix.pos[p]];
-    for (int64_t q = ip[r]; q < ip[r + 1]; q++) {
-      row[ix[q]]++;
+  const span *sp = J->ix.span + J->ix.start[x];
+  const span *end = J->ix.span + J->ix.start[x + 1];
+  for (; sp < end; sp++) {
+    if (sp + 2 < end) {
+      __builtin_prefetch(ix + sp[2].from);
+    }
+    const int32_t *w = ix + sp->from;
+    const int32_t *e = ix + sp->to;
+    for (; w + 4 <= e; w += 4) {
+      int32_t a0 = w[0], a1 = w[1], a2 = w[2], a3 = w[3];
+      row[a0]++;
+      row[a1]++;
+      row[a2]++;
+      row[a3]++;
+    }
+    for (; w < e; w++) {
+      row[*w]++;
     }
   }
 }
@@ -162,13 +167,8 @@ static void dense_worker(int tid, int nt, void *vctx)
 {
   (void)nt;
   cooc_job *J = vctx;
-  bool full = J->output == LF_COOC_DENSE;
   for (int64_t x = J->split[tid]; x < J->split[tid + 1]; x++) {
-    if (full) {
-      add_row_full(J, x, J->dense + x * J->cols);
-    } else {
-      add_row_upper(J, x, J->dense + x * J->cols);
-    }
+    add_row(J, x, J->dense + x * J->cols);
   }
 }
 
@@ -176,7 +176,6 @@ static void sparse_worker(int tid, int nt, void *vctx)
 {
   (void)nt;
   cooc_job *J = vctx;
-  const int64_t *ip = lf_csr_indptr(J->b);
   const int32_t *ix = lf_csr_indices(J->b);
   int64_t n = J->cols;
   int32_t *acc = lf_try_malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
@@ -193,8 +192,8 @@ static void sparse_worker(int tid, int nt, void *vctx)
     int64_t nt_ = 0;
     // The full row: every word of every document containing x.
     for (int64_t p = J->ix.start[x]; p < J->ix.start[x + 1]; p++) {
-      int32_t r = J->ix.rowof[J->ix.pos[p]];
-      for (int64_t q = ip[r]; q < ip[r + 1]; q++) {
+      const span *sp = &J->ix.span[p];
+      for (uint32_t q = sp->from; q < sp->to; q++) {
         int32_t y = ix[q];
         if (acc[y]++ == 0) {
           touched[nt_++] = y;

@@ -25,6 +25,38 @@ typedef struct state_alloc {
   int refs;
 } state_alloc;
 
+// The default allocator of luaflow's states: malloc's below LF_BIG_MIN, page buffers from it
+// (strings, tables and buffers of MBs: huge pages where the kernel gives them, memory handed
+// back to the system on free, and growth by mremap without a copy). Lua passes a block's size
+// back with it, which tells which of the two it came from.
+static void *big_or_malloc(void *ptr, size_t osize, size_t nsize)
+{
+  size_t old = ptr != NULL ? osize : 0;
+  bool was_big = old >= LF_BIG_MIN;
+  if (nsize == 0) {
+    if (was_big) {
+      lf_pages_free(ptr);
+    } else {
+      lf_free(ptr);
+    }
+    return NULL;
+  }
+  bool big = nsize >= LF_BIG_MIN;
+  if (ptr == NULL || was_big == big) {
+    return big ? lf_pages_realloc(ptr, nsize) : lf_try_realloc(ptr, nsize);
+  }
+  void *p = big ? lf_pages_alloc(nsize) : lf_try_malloc(nsize);
+  if (p != NULL) {
+    memcpy(p, ptr, old < nsize ? old : nsize);
+    if (was_big) {
+      lf_pages_free(ptr);
+    } else {
+      lf_free(ptr);
+    }
+  }
+  return p;
+}
+
 static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
   state_alloc *a = ud;
@@ -33,7 +65,7 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     if (a->inner != NULL) {
       a->inner(a->inner_ud, ptr, osize, 0);
     } else {
-      lf_free(ptr);
+      big_or_malloc(ptr, osize, 0);
     }
     a->used -= old;
     return NULL;
@@ -42,7 +74,7 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return NULL;
   }
   void *p = a->inner != NULL ? a->inner(a->inner_ud, ptr, osize, nsize)
-                             : lf_try_realloc(ptr, nsize);
+                             : big_or_malloc(ptr, osize, nsize);
   if (p != NULL) {
     a->used = a->used - old + nsize;
   }
