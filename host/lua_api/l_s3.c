@@ -68,7 +68,7 @@ static int batch_gc(lua_State *L)
 {
   batch_box *b = luaL_checkudata(L, 1, BATCH_MT);
   for (size_t i = 0; b->ops != NULL && i < b->n; i++) {
-    lf_free(b->ops[i].out);
+    lf_s3_op_free_out(&b->ops[i]);
   }
   for (size_t i = 0; b->strs != NULL && i < 2 * b->n; i++) {
     lf_free(b->strs[i]);
@@ -96,6 +96,9 @@ static batch_box *new_batch(lua_State *L, size_t n)
   b->strs = lf_xcalloc(2 * (n > 0 ? n : 1), sizeof(char *));
   b->paths = lf_xcalloc(n > 0 ? n : 1, sizeof(char *));
   b->n = n;
+  for (size_t i = 0; i < n; i++) {
+    b->ops[i].big_out = true; // bodies are copied into Lua strings and freed at once
+  }
   return b;
 }
 
@@ -267,9 +270,9 @@ static int l_s3_get_many(lua_State *L)
     }
     b->ops[i].path = b->paths[i];
   }
-  // Windows of objects: the C buffers of one window are freed once their strings exist, so
-  // the next window reuses that memory instead of touching fresh pages (first touch is the
-  // dominant cost of large downloads into memory).
+  // Windows of objects: the C buffers of one window are handed to the next once their strings
+  // exist, so it receives into memory that is faulted in already instead of fresh pages
+  // (first touch is the dominant cost of large downloads into memory).
   lua_createtable(L, (int)n, 0);
   // stack: urls, opts, files, batch, results
   lf_s3 *s3 = get_client(L);
@@ -285,8 +288,14 @@ static int l_s3_get_many(lua_State *L)
         lua_pushstring(L, b->paths[i]);
       } else {
         lua_pushlstring(L, b->ops[i].out, b->ops[i].out_len);
-        lf_free(b->ops[i].out);
-        b->ops[i].out = NULL;
+        if (i + GET_WINDOW < n && b->paths[i + GET_WINDOW] == NULL) {
+          // the buffer, faulted in already, receives the same object of the next window
+          b->ops[i + GET_WINDOW].out = b->ops[i].out;
+          b->ops[i + GET_WINDOW].out_cap = b->ops[i].out_cap;
+          b->ops[i].out = NULL;
+        } else {
+          lf_s3_op_free_out(&b->ops[i]);
+        }
       }
       lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
@@ -538,8 +547,7 @@ static int l_s3_get_recursive(lua_State *L)
     } else {
       lua_pushlstring(L, b->ops[i].out, b->ops[i].out_len);
       lua_setfield(L, -2, "data");
-      lf_free(b->ops[i].out);
-      b->ops[i].out = NULL;
+      lf_s3_op_free_out(&b->ops[i]);
     }
     lua_pop(L, 1);
   }

@@ -114,11 +114,18 @@ typedef struct lf_s3_op {
   uint64_t range_end;    ///< inclusive; UINT64_MAX: to the end
   size_t max;            ///< GET to memory: most bytes accepted; 0 = no limit
   bool if_none_match;    ///< PUT: only if no object has the key (If-None-Match: *)
+  bool big_out;          ///< GET to memory: `out` is a buffer of lf_big_alloc (core/alloc.h:
+                         ///< cheap to fault in) of `out_cap` bytes; free it with
+                         ///< lf_s3_op_free_out. A buffer left in `out` (with its out_cap) when
+                         ///< the op is run again is received into if the body fits: windows
+                         ///< of downloads reuse memory that is already faulted in
   // Results
   lf_status status;      ///< LF_OK, LF_ERR_NOTFOUND (404), LF_ERR_STORE, LF_ERR_IO, ...
   lf_err err;            ///< set when status != LF_OK
-  char *out;             ///< GET to memory: the bytes, NUL-terminated; free with lf_free
+  char *out;             ///< GET to memory: the bytes, NUL-terminated; free with lf_free,
+                         ///< or lf_s3_op_free_out with big_out
   size_t out_len;
+  size_t out_cap;        ///< with big_out: the bytes of the buffer `out`
   lf_s3_info info;       ///< GET, HEAD, PUT (etag; size = bytes written)
   bool existed;          ///< PUT with if_none_match: an object was there, nothing written
 } lf_s3_op;
@@ -129,6 +136,9 @@ typedef struct lf_s3_op {
 ///         order), whose message is copied into `err` prefixed by how many failed
 ///         ("3 of 64 operations failed; first: cannot get ...")
 lf_status lf_s3_run(lf_s3 *s3, lf_s3_op *ops, size_t n, lf_err *err);
+
+/// Frees the `out` of a GET to memory (either kind) and sets it to NULL.
+void lf_s3_op_free_out(lf_s3_op *op);
 
 /// GET into memory. @param[out] data NUL-terminated, caller frees with lf_free
 lf_status lf_s3_get(lf_s3 *s3, const char *bucket, const char *key, size_t max, char **data,

@@ -29,6 +29,7 @@ struct s3_job {
   int pending;        // transfers of this job queued or running
   // GET
   char *buf;          // memory destination
+  size_t buf_cap;     // its bytes, with big_out (lf_big_alloc)
   int fd;             // file destination (temp file), or PUT source; -1 if none
   char *tmp;          // the temp file's path
   uint64_t size;      // bytes of the destination (object or range)
@@ -92,6 +93,17 @@ static s3_xfer *get_xfer(s3_job *j, uint64_t start, uint64_t end, bool first)
   return x;
 }
 
+
+// Frees a job's memory destination.
+static void job_buf_free(s3_job *j)
+{
+  if (j->buf != NULL && j->op->big_out) {
+    lf_big_free(j->buf, j->buf_cap);
+  } else {
+    lf_free(j->buf);
+  }
+  j->buf = NULL;
+}
 static bool set_size(s3_xfer *x, s3_job *j, uint64_t size)
 {
   char where[600];
@@ -111,10 +123,22 @@ static bool set_size(s3_xfer *x, s3_job *j, uint64_t size)
     return false;
   }
   if (op->path == NULL) {
-    // BUF_SLACK: a body is usually copied into a string of its language (a Lua string adds a
-    // header of 24 bytes) right before its buffer is freed; with the slack the next string
-    // fits in the freed buffer, whose pages are already faulted in, instead of new memory.
-    j->buf = size < SIZE_MAX - BUF_SLACK ? lf_try_malloc((size_t)size + 1 + BUF_SLACK) : NULL;
+    // big_out: page buffers from LF_BIG_MIN bytes (huge pages: cheap to fault in).
+    // BUF_SLACK (malloc's buffers): a body is usually copied into a string of its language (a
+    // Lua string adds a header of 24 bytes) right before its buffer is freed; with the slack
+    // the next string fits in the freed buffer, whose pages are already faulted in.
+    if (size >= SIZE_MAX - BUF_SLACK) {
+      j->buf = NULL;
+    } else {
+      if (!op->big_out) {
+        j->buf = lf_try_malloc((size_t)size + 1 + BUF_SLACK);
+      } else if (j->buf == NULL || j->buf_cap < (size_t)size + 1) {
+        // a buffer handed in with the op (lf_s3_run) is used when the body fits
+        job_buf_free(j);
+        j->buf_cap = (size_t)size + 1;
+        j->buf = lf_big_alloc(j->buf_cap);
+      }
+    }
     if (j->buf == NULL) {
       LF_ERR(&x->err, LF_ERR_NOMEM, "cannot get '%s' (cannot allocate %llu bytes)", where,
              (unsigned long long)size);
@@ -274,8 +298,7 @@ static void finish_get(s3_job *j)
     j->fd = -1;
   }
   if (j->failed) {
-    lf_free(j->buf);
-    j->buf = NULL;
+    job_buf_free(j);
     if (j->fd >= 0) {
       close(j->fd);
       j->fd = -1;
@@ -287,6 +310,7 @@ static void finish_get(s3_job *j)
     j->buf[j->size] = '\0';
     op->out = j->buf;
     op->out_len = (size_t)j->size;
+    op->out_cap = j->buf_cap;
     j->buf = NULL;
   }
   lf_free(j->tmp);
@@ -635,7 +659,7 @@ static void job_free(s3_job *j)
   lf_free(j->sums);
   lf_free(j->upload_id);
   lf_free(j->complete_xml);
-  lf_free(j->buf);
+  job_buf_free(j);
   lf_free(j->tmp);
 }
 
@@ -686,11 +710,16 @@ lf_status lf_s3_run(lf_s3 *s3, lf_s3_op *ops, size_t n, lf_err *err)
     lf_s3_op *op = &ops[i];
     op->status = LF_OK;
     lf_err_clear(&op->err);
+    jobs[i] = (s3_job){.s3 = s3, .op = op, .fd = -1};
+    if (op->big_out && op->kind == LF_S3_GET && op->path == NULL) {
+      jobs[i].buf = op->out;
+      jobs[i].buf_cap = op->out != NULL ? op->out_cap : 0;
+    }
     op->out = NULL;
     op->out_len = 0;
+    op->out_cap = 0;
     memset(&op->info, 0, sizeof(op->info));
     op->existed = false;
-    jobs[i] = (s3_job){.s3 = s3, .op = op, .fd = -1};
     if (valid_op(op)) {
       start_job(&e, &jobs[i]);
     } else {
@@ -720,6 +749,16 @@ lf_status lf_s3_run(lf_s3 *s3, lf_s3_op *ops, size_t n, lf_err *err)
 }
 
 // --- single-object conveniences ------------------------------------------------------------
+
+void lf_s3_op_free_out(lf_s3_op *op)
+{
+  if (op->out != NULL && op->big_out) {
+    lf_big_free(op->out, op->out_cap);
+  } else {
+    lf_free(op->out);
+  }
+  op->out = NULL;
+}
 
 lf_status lf_s3_get(lf_s3 *s3, const char *bucket, const char *key, size_t max, char **data,
                     size_t *len, lf_err *err)

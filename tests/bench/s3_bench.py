@@ -3,14 +3,19 @@
 """S3 throughput and CPU: luaflow.s3 put_many/get_many against boto3 with a 16-thread pool,
 both on the same moto server on loopback, same objects (64 x 16 MB by default).
 
-Usage: s3_bench.py [--luaflow-build DIR] [--count 64] [--size-mb 16] [--rounds 1]
-The luaflow side runs in plain lua5.4 with the build's Lua C module (lua/luaflow/client.so),
-one process per direction, timing only the transfer (wall clock and the process's own CPU
-seconds, from inside). boto3 runs in this process, timed the same way (RUSAGE_SELF covers all
-its threads) and keeps every body, as get_many does. moto's own CPU is counted for neither.
-Each figure is the best of --rounds runs (on this VM the first touch of fresh memory is slow,
-so whichever process first grows to a GB pays extra). Prints MB/s, CPU seconds per GB and the
-luaflow/boto3 ratios. Not part of `make test`.
+Usage: s3_bench.py [--luaflow-build DIR] [--count 64] [--size-mb 16] [--rounds 3]
+
+Each measurement is one fresh process doing one transfer, timed from inside (wall clock and
+the process's own CPU seconds, all threads; moto's CPU is counted for neither side):
+- luaflow: the build's luaflow binary (`luaflow repl`: the Lua state and allocator a step
+  gets) runs put_many / get_many;
+- boto3: this script with --child, a 16-thread pool of put_object / get_object().read().
+Both keep every body at the end. Sides and directions are interleaved, and each figure is the
+best of --rounds. Fresh processes on both sides, because on the development VM memory that a
+process is given fresh costs far more to fault in (the hypervisor backs it on first touch,
+and freed memory is handed back to it) than memory a process reuses: a peer that reused its
+heap across rounds would be measured on different terms. Prints MB/s, CPU seconds per GB and
+the luaflow/boto3 ratios. Not part of `make test`.
 """
 import argparse
 import concurrent.futures
@@ -26,7 +31,6 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 LUA = r'''
-require("luaflow.client")
 local s3 = require("luaflow.s3")
 local host = require("luaflow._host")
 local mode, count, size = arg[1], tonumber(arg[2]), tonumber(arg[3])
@@ -47,7 +51,7 @@ else
   local got = s3.get_many(urls)
   assert(#got == count and #got[1] == size + 1)
 end
-io.write(string.format("%.6f %.6f\n", host.now() - t0, os.clock() - c0))
+io.write(string.format("S3RESULT %.6f %.6f\n", host.now() - t0, os.clock() - c0))
 '''
 
 
@@ -65,19 +69,33 @@ def cpu_self():
 
 
 def run_luaflow(build, mode, count, size, env):
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(LUA)
-        script = f.name
-    try:
-        out = subprocess.run(["lua5.4", script, mode, str(count), str(size)], env=env,
-                             check=True, capture_output=True, text=True).stdout
-    finally:
-        os.unlink(script)
+    """One process of the luaflow binary (`luaflow repl`, the Lua state a step runs in) runs
+    LUA with arg = {mode, count, size}; returns (wall seconds, CPU seconds) of the transfer."""
+    with tempfile.TemporaryDirectory(prefix="luaflow-s3-bench.") as d:
+        script = os.path.join(d, "bench.lua")
+        with open(script, "w") as f:
+            f.write(LUA)
+        chunk = "arg = {%r, %r, %r}; dofile(%r)\n" % (mode, str(count), str(size), script)
+        out = subprocess.run([os.path.join(build, "luaflow"), "repl"], input=chunk, cwd=d,
+                             env=env, check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("S3RESULT "):
+            wall, cpu = (float(v) for v in line.split()[1:])
+            return wall, cpu
+    raise SystemExit("s3_bench: no S3RESULT line from luaflow:\n" + out)
+
+
+def run_boto3(endpoint, mode, count, size):
+    """One fresh Python process (this script with --child) runs the boto3 side, as luaflow's
+    side gets a fresh process: returns (wall seconds, CPU seconds) of the transfer."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", endpoint, mode,
+                          str(count), str(size)], check=True, capture_output=True,
+                         text=True).stdout
     wall, cpu = (float(v) for v in out.split())
     return wall, cpu
 
 
-def run_boto3(endpoint, mode, count, size):
+def boto3_child(endpoint, mode, count, size):
     import boto3
     from botocore.config import Config
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
@@ -103,15 +121,18 @@ def run_boto3(endpoint, mode, count, size):
     wall, cpu = time.perf_counter() - t0, cpu_self() - c0
     if mode == "get":
         assert all(len(b) == size + 1 for b in results)
-    return wall, cpu
+    print("%.6f %.6f" % (wall, cpu))
 
 
 def main():
+    if len(sys.argv) == 6 and sys.argv[1] == "--child":
+        boto3_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--luaflow-build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--count", type=int, default=64)
     ap.add_argument("--size-mb", type=int, default=16)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     size = args.size_mb * 1000 * 1000
     gb = args.count * (size + 1) / 1e9
