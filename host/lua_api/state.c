@@ -32,27 +32,18 @@ typedef struct state_alloc {
 static void *big_or_malloc(void *ptr, size_t osize, size_t nsize)
 {
   size_t old = ptr != NULL ? osize : 0;
-  bool was_big = old >= LF_BIG_MIN;
   if (nsize == 0) {
-    if (was_big) {
-      lf_pages_free(ptr);
-    } else {
-      lf_free(ptr);
-    }
+    lf_big_free(ptr, old);
     return NULL;
   }
   bool big = nsize >= LF_BIG_MIN;
-  if (ptr == NULL || was_big == big) {
+  if (ptr == NULL || (old >= LF_BIG_MIN) == big) {
     return big ? lf_pages_realloc(ptr, nsize) : lf_try_realloc(ptr, nsize);
   }
-  void *p = big ? lf_pages_alloc(nsize) : lf_try_malloc(nsize);
+  void *p = lf_big_alloc(nsize);
   if (p != NULL) {
     memcpy(p, ptr, old < nsize ? old : nsize);
-    if (was_big) {
-      lf_pages_free(ptr);
-    } else {
-      lf_free(ptr);
-    }
+    lf_big_free(ptr, old);
   }
   return p;
 }
