@@ -93,17 +93,23 @@ static s3_xfer *get_xfer(s3_job *j, uint64_t start, uint64_t end, bool first)
   return x;
 }
 
+// Frees a body buffer: lf_big_alloc's of `cap` bytes with big_out, else malloc's.
+static void body_free(char *buf, size_t cap, bool big_out)
+{
+  if (big_out) {
+    lf_big_free(buf, cap);
+  } else {
+    lf_free(buf);
+  }
+}
 
 // Frees a job's memory destination.
 static void job_buf_free(s3_job *j)
 {
-  if (j->buf != NULL && j->op->big_out) {
-    lf_big_free(j->buf, j->buf_cap);
-  } else {
-    lf_free(j->buf);
-  }
+  body_free(j->buf, j->buf_cap, j->op->big_out);
   j->buf = NULL;
 }
+
 static bool set_size(s3_xfer *x, s3_job *j, uint64_t size)
 {
   char where[600];
@@ -752,11 +758,7 @@ lf_status lf_s3_run(lf_s3 *s3, lf_s3_op *ops, size_t n, lf_err *err)
 
 void lf_s3_op_free_out(lf_s3_op *op)
 {
-  if (op->out != NULL && op->big_out) {
-    lf_big_free(op->out, op->out_cap);
-  } else {
-    lf_free(op->out);
-  }
+  body_free(op->out, op->out_cap, op->big_out);
   op->out = NULL;
 }
 
