@@ -14,12 +14,12 @@
 #include "core/alloc.h"
 #include "core/fs.h"
 #include "lua_api/modules.h"
+#include "lua_api/state.h"
 #include "s3/s3.h"
 
 #define CLIENT_MT "luaflow.S3Client"
 #define BATCH_MT "luaflow.S3Batch"
 #define CLIENT_KEY "luaflow.s3.client"
-#define GET_WINDOW 32 // objects per batch of get_many (each window runs fully in parallel)
 
 typedef struct client_box {
   lf_s3 *s3;
@@ -96,10 +96,20 @@ static batch_box *new_batch(lua_State *L, size_t n)
   b->strs = lf_xcalloc(2 * (n > 0 ? n : 1), sizeof(char *));
   b->paths = lf_xcalloc(n > 0 ? n : 1, sizeof(char *));
   b->n = n;
+  size_t head = lf_lua_string_head(L);
   for (size_t i = 0; i < n; i++) {
-    b->ops[i].big_out = true; // bodies are copied into Lua strings and freed at once
+    b->ops[i].big_out = true; // bodies are received where their Lua strings will be
+    b->ops[i].out_head = head;
   }
   return b;
+}
+
+// Pushes the body of GET op `op` as a string: its buffer becomes the string (see new_batch).
+static void push_body(lua_State *L, lf_s3_op *op)
+{
+  char *block = op->out - op->out_head;
+  op->out = NULL;
+  lf_lua_push_adopted(L, block, op->out_len);
 }
 
 // Parses the S3 URL at stack index `idx` into op `i` of the batch; raises on a bad URL.
@@ -220,7 +230,7 @@ static int l_s3_get(lua_State *L)
   if (file != NULL) {
     lua_pushstring(L, file);
   } else {
-    lua_pushlstring(L, op->out, op->out_len);
+    push_body(L, op);
   }
   return 1;
 }
@@ -270,35 +280,16 @@ static int l_s3_get_many(lua_State *L)
     }
     b->ops[i].path = b->paths[i];
   }
-  // Windows of objects: the C buffers of one window are handed to the next once their strings
-  // exist, so it receives into memory that is faulted in already instead of fresh pages
-  // (first touch is the dominant cost of large downloads into memory).
+  run_batch(L, b);
   lua_createtable(L, (int)n, 0);
   // stack: urls, opts, files, batch, results
-  lf_s3 *s3 = get_client(L);
-  for (size_t w = 0; w < n; w += GET_WINDOW) {
-    size_t m = n - w < GET_WINDOW ? n - w : GET_WINDOW;
-    lf_err err;
-    lf_err_clear(&err);
-    if (lf_s3_run(s3, b->ops + w, m, &err) != LF_OK) {
-      return luaL_error(L, "%s", err.msg);
+  for (size_t i = 0; i < n; i++) {
+    if (b->paths[i] != NULL) {
+      lua_pushstring(L, b->paths[i]);
+    } else {
+      push_body(L, &b->ops[i]);
     }
-    for (size_t i = w; i < w + m; i++) {
-      if (b->paths[i] != NULL) {
-        lua_pushstring(L, b->paths[i]);
-      } else {
-        lua_pushlstring(L, b->ops[i].out, b->ops[i].out_len);
-        if (i + GET_WINDOW < n && b->paths[i + GET_WINDOW] == NULL) {
-          // the buffer, faulted in already, receives the same object of the next window
-          b->ops[i + GET_WINDOW].out = b->ops[i].out;
-          b->ops[i + GET_WINDOW].out_cap = b->ops[i].out_cap;
-          b->ops[i].out = NULL;
-        } else {
-          lf_s3_op_free_out(&b->ops[i]);
-        }
-      }
-      lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   return 1;
 }
@@ -545,9 +536,8 @@ static int l_s3_get_recursive(lua_State *L)
       lua_pushstring(L, b->paths[i]);
       lua_setfield(L, -2, "path");
     } else {
-      lua_pushlstring(L, b->ops[i].out, b->ops[i].out_len);
+      push_body(L, &b->ops[i]);
       lua_setfield(L, -2, "data");
-      lf_s3_op_free_out(&b->ops[i]);
     }
     lua_pop(L, 1);
   }

@@ -5,6 +5,7 @@
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,15 @@ typedef struct state_alloc {
   size_t used;
   size_t limit;
   int refs;
+  // String adoption (lf_lua_push_adopted): the bytes a long string's header takes in front of
+  // its characters (0: no adoption), the buffer the next allocation of adopt_size bytes
+  // returns, and the probe that measures the header when the state is made.
+  size_t str_head;
+  char *adopt;
+  size_t adopt_size;
+  bool probing;
+  void *probe_ptr;
+  size_t probe_size;
 } state_alloc;
 
 // The default allocator of luaflow's states: malloc's below LF_BIG_MIN, page buffers from it
@@ -64,12 +74,45 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
   if (a->limit != 0 && nsize > old && a->used + (nsize - old) > a->limit) {
     return NULL;
   }
+  if (ptr == NULL && a->adopt != NULL && nsize == a->adopt_size) {
+    void *p = a->adopt;
+    a->adopt = NULL;
+    a->used += nsize;
+    return p;
+  }
   void *p = a->inner != NULL ? a->inner(a->inner_ud, ptr, osize, nsize)
                              : big_or_malloc(ptr, osize, nsize);
   if (p != NULL) {
     a->used = a->used - old + nsize;
+    if (a->probing && ptr == NULL) {
+      a->probing = false;
+      a->probe_ptr = p;
+      a->probe_size = nsize;
+    }
   }
   return p;
+}
+
+// The length of the probe string: long (not interned), so it gets a block of its own.
+#define PROBE_LEN 100
+
+// Measures where a long string's characters sit in the block Lua allocates for it: the first
+// allocation of lua_pushlstring is that block, and its characters are what lua_tolstring
+// returns. Adoption is on only if the block is header + characters + NUL, as in Lua 5.4.
+static void probe_string_head(lua_State *L, state_alloc *a)
+{
+  char bytes[PROBE_LEN];
+  memset(bytes, 'p', sizeof(bytes));
+  a->probing = true;
+  lua_pushlstring(L, bytes, sizeof(bytes));
+  a->probing = false;
+  const char *chars = lua_tostring(L, -1);
+  const char *block = a->probe_ptr;
+  if (block != NULL && chars > block && chars - block <= 256 &&
+      a->probe_size == (size_t)(chars - block) + PROBE_LEN + 1) {
+    a->str_head = (size_t)(chars - block);
+  }
+  lua_pop(L, 1);
 }
 
 static int panic(lua_State *L)
@@ -137,6 +180,10 @@ void lf_lua_install_runtime(lua_State *L)
 static int open_state(lua_State *L)
 {
   const lf_lua_opts *opts = lua_touserdata(L, 1);
+  void *ud = NULL;
+  if (lua_getallocf(L, &ud) == limited_alloc && ((state_alloc *)ud)->inner == NULL) {
+    probe_string_head(L, ud);
+  }
   luaL_openlibs(L);
   lf_lua_install_runtime(L);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
@@ -211,6 +258,58 @@ size_t lf_lua_mem_used(lua_State *L)
   void *ud = NULL;
   lua_getallocf(L, &ud);
   return ((state_alloc *)ud)->used;
+}
+
+size_t lf_lua_string_head(lua_State *L)
+{
+  void *ud = NULL;
+  if (lua_getallocf(L, &ud) != limited_alloc) {
+    return 0; // a host's own state (luaflow loaded as a C module)
+  }
+  return ((state_alloc *)ud)->str_head;
+}
+
+static int push_armed(lua_State *L)
+{
+  const char *chars = lua_touserdata(L, 1);
+  size_t len = (size_t)lua_tointeger(L, 2);
+  void *ud = NULL;
+  lua_getallocf(L, &ud);
+  state_alloc *a = ud;
+  a->adopt = (char *)chars - a->str_head;
+  a->adopt_size = a->str_head + len + 1;
+  // Lua's block for the string is the buffer itself, so its copy of the characters is onto
+  // themselves, which memcpy skips.
+  lua_pushlstring(L, chars, len);
+  return 1;
+}
+
+void lf_lua_push_adopted(lua_State *L, char *buf, size_t len)
+{
+  void *ud = NULL;
+  lua_getallocf(L, &ud);
+  state_alloc *a = ud;
+  size_t head = lf_lua_string_head(L);
+  if (head == 0 || head + len + 1 < LF_BIG_MIN) {
+    lua_pushlstring(L, buf + head, len); // not adoptable: a copy, then the buffer goes
+    lf_big_free(buf, head + len + 1);
+    return;
+  }
+  lua_pushcfunction(L, push_armed);
+  lua_pushlightuserdata(L, buf + head);
+  lua_pushinteger(L, (lua_Integer)len);
+  int rc = lua_pcall(L, 2, 1, 0);
+  bool taken = a->adopt == NULL;
+  a->adopt = NULL;
+  if (!taken) {
+    lf_big_free(buf, head + len + 1); // the string was refused (the memory limit)
+  } else if (rc == LUA_OK) {
+    // Another block of exactly this size taking the buffer cannot happen in Lua 5.4.
+    LF_ASSERT(lua_tostring(L, -1) == buf + head);
+  }
+  if (rc != LUA_OK) {
+    lua_error(L);
+  }
 }
 
 int lf_lua_ref(lua_State *L)

@@ -44,6 +44,18 @@ void lf_lua_set_mem_limit(lua_State *L, size_t limit);
 /// Bytes currently held by the state's allocator.
 size_t lf_lua_mem_used(lua_State *L);
 
+/// Bytes in front of a long string's characters in the block Lua allocates for it, when the
+/// state's strings can adopt buffers (lf_lua_push_adopted); 0 when they cannot (an embedder's
+/// allocator, a host state that loaded luaflow as a C module, a Lua of another layout).
+size_t lf_lua_string_head(lua_State *L);
+/// Pushes a string of `len` bytes made from `buf`, which the call takes over: `buf` is a
+/// buffer of lf_big_alloc (core/alloc.h) of lf_lua_string_head(L) + len + 1 bytes, whose
+/// characters start lf_lua_string_head(L) bytes in. From LF_BIG_MIN bytes the buffer becomes
+/// the string's block, and nothing is copied: downloads land where the string will be. Below
+/// that (or when the head is 0) the characters are copied and the buffer freed. Raises Lua's
+/// memory error past the state's limit (the buffer freed).
+void lf_lua_push_adopted(lua_State *L, char *buf, size_t len);
+
 /// Registry references, counted so debug builds can check they are balanced at shutdown.
 int lf_lua_ref(lua_State *L);
 void lf_lua_unref(lua_State *L, int ref);

@@ -45,8 +45,11 @@ typedef enum lf_s3_addressing {
 } lf_s3_addressing;
 
 typedef enum lf_s3_checksum {
-  LF_S3_CHECKSUM_CRC32C = 0, ///< x-amz-checksum-crc32c (hardware CRC, cheap)
-  LF_S3_CHECKSUM_MD5,        ///< Content-MD5 (for stores without the newer checksums)
+  LF_S3_CHECKSUM_CRC32C = 0,     ///< x-amz-checksum-crc32c in a trailer of an aws-chunked
+                                 ///< body, computed as the bytes are sent (as AWS's SDKs do)
+  LF_S3_CHECKSUM_MD5,            ///< Content-MD5 (for stores without the newer checksums)
+  LF_S3_CHECKSUM_CRC32C_HEADER,  ///< x-amz-checksum-crc32c as a header, computed in a pass over
+                                 ///< the body before it is sent (stores without aws-chunked)
 } lf_s3_checksum;
 
 /// Client options. Zero means "the default", which the environment may set (in brackets).
@@ -54,7 +57,7 @@ typedef struct lf_s3_opts {
   const char *endpoint;        ///< "http://127.0.0.1:9000"; NULL: AWS_ENDPOINT_URL_S3 etc.
   const char *region;          ///< NULL: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1
   lf_s3_addressing addressing; ///< [LUAFLOW_S3_ADDRESSING=path|virtual, profile s3 style]
-  lf_s3_checksum checksum;     ///< [LUAFLOW_S3_CHECKSUM=crc32c|md5]
+  lf_s3_checksum checksum;     ///< [LUAFLOW_S3_CHECKSUM=crc32c|crc32c-header|md5]
   int max_concurrency;         ///< requests in flight, 16 [LUAFLOW_S3_CONCURRENCY]
   int max_attempts;            ///< tries per request, 8 [LUAFLOW_S3_MAX_ATTEMPTS]
   size_t part_size;            ///< multipart part and download range size, 16 MiB (>= 5 MiB)
@@ -114,18 +117,19 @@ typedef struct lf_s3_op {
   uint64_t range_end;    ///< inclusive; UINT64_MAX: to the end
   size_t max;            ///< GET to memory: most bytes accepted; 0 = no limit
   bool if_none_match;    ///< PUT: only if no object has the key (If-None-Match: *)
-  bool big_out;          ///< GET to memory: `out` is a buffer of lf_big_alloc (core/alloc.h:
-                         ///< cheap to fault in) of `out_cap` bytes; free it with
-                         ///< lf_s3_op_free_out. A buffer left in `out` (with its out_cap) when
-                         ///< the op is run again is received into if the body fits: windows
-                         ///< of downloads reuse memory that is already faulted in
+  bool big_out;          ///< GET to memory: the body goes in a buffer of lf_big_alloc (core/alloc.h:
+                         ///< page buffers from LF_BIG_MIN bytes, cheap to fault in) of
+                         ///< `out_cap` bytes, `out_head` bytes in; free it with
+                         ///< lf_s3_op_free_out, or take it over
+  size_t out_head;       ///< with big_out: bytes kept free in front of the body (for a header
+                         ///< of the caller's, such as a Lua string's)
   // Results
   lf_status status;      ///< LF_OK, LF_ERR_NOTFOUND (404), LF_ERR_STORE, LF_ERR_IO, ...
   lf_err err;            ///< set when status != LF_OK
   char *out;             ///< GET to memory: the bytes, NUL-terminated; free with lf_free,
                          ///< or lf_s3_op_free_out with big_out
   size_t out_len;
-  size_t out_cap;        ///< with big_out: the bytes of the buffer `out`
+  size_t out_cap;        ///< with big_out: the bytes of the buffer, from out - out_head
   lf_s3_info info;       ///< GET, HEAD, PUT (etag; size = bytes written)
   bool existed;          ///< PUT with if_none_match: an object was there, nothing written
 } lf_s3_op;

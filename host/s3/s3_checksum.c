@@ -206,7 +206,11 @@ void lf_s3_checksum_value(lf_s3_checksum kind, const void *data, size_t len, cha
     lf_aws_base64(md5, sizeof(md5), out);
     return;
   }
-  uint32_t crc = lf_s3_crc32c(0, data, len);
+  lf_s3_crc32c_base64(lf_s3_crc32c(0, data, len), out);
+}
+
+void lf_s3_crc32c_base64(uint32_t crc, char out[16])
+{
   unsigned char be[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16),
                          (unsigned char)(crc >> 8), (unsigned char)crc};
   lf_aws_base64(be, sizeof(be), out);
@@ -247,9 +251,7 @@ lf_status lf_s3_checksum_file(lf_s3_checksum kind, int fd, uint64_t off, uint64_
     EVP_DigestFinal_ex(md, digest, &n);
     lf_aws_base64(digest, sizeof(digest), out);
   } else if (st == LF_OK) {
-    unsigned char be[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16),
-                           (unsigned char)(crc >> 8), (unsigned char)crc};
-    lf_aws_base64(be, sizeof(be), out);
+    lf_s3_crc32c_base64(crc, out);
   }
   EVP_MD_CTX_free(md);
   lf_free(buf);

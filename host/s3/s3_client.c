@@ -171,6 +171,40 @@ void lf_s3_xfer_header(s3_xfer *x, const char *name, const char *value)
   x->headers[x->nheaders++] = (lf_aws_kv){n, v};
 }
 
+static size_t hex_digits(uint64_t v)
+{
+  size_t n = 1;
+  while (v >= 16) {
+    v >>= 4;
+    n++;
+  }
+  return n;
+}
+
+uint64_t lf_s3_chunked_len(uint64_t len)
+{
+  uint64_t wire = 0;
+  for (uint64_t left = len; left > 0;) {
+    uint64_t c = left < S3_CHUNK_MAX ? left : S3_CHUNK_MAX;
+    wire += hex_digits(c) + 2 + c + 2; // "<hex size>\r\n" data "\r\n"
+    left -= c;
+  }
+  // "0\r\n" "x-amz-checksum-crc32c:" <8 Base64 characters> "\r\n" "\r\n"
+  return wire + 3 + strlen(S3_TRAILER_NAME) + 1 + 8 + 2 + 2;
+}
+
+void lf_s3_xfer_trailer(s3_xfer *x)
+{
+  char len[24];
+  snprintf(len, sizeof(len), "%llu", (unsigned long long)x->src_len);
+  x->trailer = true;
+  snprintf(x->payload_hash, sizeof(x->payload_hash), "STREAMING-UNSIGNED-PAYLOAD-TRAILER");
+  lf_s3_xfer_header(x, "Content-Encoding", "aws-chunked");
+  lf_s3_xfer_header(x, "x-amz-decoded-content-length", len);
+  lf_s3_xfer_header(x, "x-amz-trailer", S3_TRAILER_NAME);
+  lf_s3_xfer_header(x, "x-amz-sdk-checksum-algorithm", "CRC32C");
+}
+
 void lf_s3_xfer_free(s3_xfer *x)
 {
   if (x == NULL) {
@@ -395,8 +429,11 @@ static lf_status resolve_opts(lf_s3 *s3, const lf_s3_opts *in, lf_err *err)
   if (in->checksum == LF_S3_CHECKSUM_CRC32C && ck != NULL && ck[0] != '\0') {
     if (strcmp(ck, "md5") == 0) {
       o->checksum = LF_S3_CHECKSUM_MD5;
+    } else if (strcmp(ck, "crc32c-header") == 0) {
+      o->checksum = LF_S3_CHECKSUM_CRC32C_HEADER;
     } else if (strcmp(ck, "crc32c") != 0) {
-      return LF_ERR(err, LF_ERR_USAGE, "LUAFLOW_S3_CHECKSUM must be crc32c or md5, not '%s'", ck);
+      return LF_ERR(err, LF_ERR_USAGE,
+                    "LUAFLOW_S3_CHECKSUM must be crc32c, crc32c-header or md5, not '%s'", ck);
     }
   }
   o->region = lf_xstrdup(in->region != NULL ? in->region : s3->cfg.region);

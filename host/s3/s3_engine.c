@@ -281,15 +281,9 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
   return n;
 }
 
-static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+// Reads up to n bytes of the body's source at src_pos; 0 after a failure (the attempt fails).
+static size_t read_source(s3_xfer *x, char *buf, size_t n)
 {
-  s3_xfer *x = ud;
-  size_t room = size * nitems;
-  uint64_t left = x->src_len - x->src_pos;
-  size_t n = left < room ? (size_t)left : room;
-  if (n == 0) {
-    return 0;
-  }
   if (x->src_mem != NULL) {
     memcpy(buf, x->src_mem + x->src_off + x->src_pos, n);
   } else {
@@ -302,12 +296,85 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
       snprintf(what, sizeof(what), "cannot read the local file: %s",
                r < 0 ? strerror(errno) : "it became shorter");
       sink_fail(x, false, what);
-      return CURL_READFUNC_ABORT;
+      return 0;
     }
     n = (size_t)r;
   }
   x->src_pos += n;
   return n;
+}
+
+// Back to the start of an aws-chunked body.
+static void rewind_chunked(s3_xfer *x)
+{
+  x->src_pos = 0;
+  x->chunk_left = 0;
+  x->crc = 0;
+  x->frame_len = x->frame_pos = 0;
+  x->trailer_sent = false;
+}
+
+// The framing after the current chunk: the end of that chunk, then the next chunk's size, or
+// the last chunk and the trailer with the checksum. False once everything was framed.
+static bool next_frame(s3_xfer *x)
+{
+  if (x->trailer_sent) {
+    return false;
+  }
+  const char *crlf = x->src_pos > 0 ? "\r\n" : "";
+  uint64_t left = x->src_len - x->src_pos;
+  int n;
+  if (left > 0) {
+    x->chunk_left = left < S3_CHUNK_MAX ? left : S3_CHUNK_MAX;
+    n = snprintf(x->frame, sizeof(x->frame), "%s%llx\r\n", crlf,
+                 (unsigned long long)x->chunk_left);
+  } else {
+    lf_s3_crc32c_base64(x->crc, x->trailer_sum);
+    n = snprintf(x->frame, sizeof(x->frame), "%s0\r\n" S3_TRAILER_NAME ":%s\r\n\r\n", crlf,
+                 x->trailer_sum);
+    x->trailer_sent = true;
+  }
+  x->frame_len = (size_t)n;
+  x->frame_pos = 0;
+  return true;
+}
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+  s3_xfer *x = ud;
+  size_t room = size * nitems;
+  if (!x->trailer) {
+    uint64_t left = x->src_len - x->src_pos;
+    size_t n = left < room ? (size_t)left : room;
+    if (n == 0) {
+      return 0;
+    }
+    n = read_source(x, buf, n);
+    return n > 0 ? n : CURL_READFUNC_ABORT;
+  }
+  // aws-chunked: the CRC is taken of the bytes just copied, while they are in cache.
+  size_t out = 0;
+  while (out < room) {
+    if (x->frame_pos < x->frame_len) {
+      size_t n = x->frame_len - x->frame_pos < room - out ? x->frame_len - x->frame_pos
+                                                          : room - out;
+      memcpy(buf + out, x->frame + x->frame_pos, n);
+      x->frame_pos += n;
+      out += n;
+    } else if (x->chunk_left > 0) {
+      size_t n = x->chunk_left < room - out ? (size_t)x->chunk_left : room - out;
+      n = read_source(x, buf + out, n);
+      if (n == 0) {
+        return CURL_READFUNC_ABORT;
+      }
+      x->crc = lf_s3_crc32c(x->crc, buf + out, n);
+      x->chunk_left -= n;
+      out += n;
+    } else if (!next_frame(x)) {
+      break;
+    }
+  }
+  return out;
 }
 
 // Fails the attempt when no byte moved either way for stall_timeout_s. (curl's own low-speed
@@ -338,6 +405,13 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 static int on_seek(void *ud, curl_off_t offset, int origin)
 {
   s3_xfer *x = ud;
+  if (x->trailer) {
+    if (origin != SEEK_SET || offset != 0) {
+      return CURL_SEEKFUNC_CANTSEEK; // curl only rewinds a body to resend it
+    }
+    rewind_chunked(x);
+    return CURL_SEEKFUNC_OK;
+  }
   if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > x->src_len) {
     return CURL_SEEKFUNC_CANTSEEK;
   }
@@ -370,7 +444,7 @@ static void reset_attempt(s3_xfer *x)
   x->etag[0] = '\0';
   x->bucket_region[0] = '\0';
   x->got = 0;
-  x->src_pos = 0;
+  rewind_chunked(x);
   x->sink_failed = x->sink_retry = false;
   x->curl_errbuf[0] = '\0';
   x->s3_code[0] = '\0';
@@ -436,7 +510,8 @@ static void start(s3_engine *e, s3_xfer *x)
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else if (x->has_body || strcmp(x->method, "PUT") == 0 || strcmp(x->method, "POST") == 0) {
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->src_len);
+    uint64_t wire = x->trailer ? lf_s3_chunked_len(x->src_len) : x->src_len;
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)wire);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(c, CURLOPT_READDATA, x);
     curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);

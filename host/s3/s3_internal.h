@@ -18,6 +18,10 @@
 #define S3_BODY_MAX ((size_t)16 << 20) // XML responses and error bodies
 #define S3_MAX_QUERY 8
 #define S3_MAX_HEADERS 8
+// aws-chunked bodies: source bytes per chunk. One chunk per part of the default size: servers
+// that join chunks do the least work (MinIO refuses chunks over 16 MiB).
+#define S3_CHUNK_MAX ((uint64_t)16 << 20)
+#define S3_TRAILER_NAME "x-amz-checksum-crc32c"
 
 typedef struct s3_job s3_job;
 typedef struct s3_xfer s3_xfer;
@@ -76,6 +80,15 @@ struct s3_xfer {
   uint64_t src_pos;
   bool has_body;
   char payload_hash[65];        // "" = UNSIGNED-PAYLOAD for bodies, empty hash otherwise
+  // With `trailer` the body goes aws-chunked: the source in chunks, then its CRC-32C (computed
+  // as the bytes are read) in a trailer. lf_s3_xfer_trailer sets it up.
+  bool trailer;
+  bool trailer_sent;
+  uint64_t chunk_left;          // source bytes left in the current chunk
+  uint32_t crc;                 // of the source bytes read so far
+  char frame[80];               // framing bytes waiting to go out
+  size_t frame_len, frame_pos;
+  char trailer_sum[16];         // the checksum sent (Base64), once the whole body was read
   // Where the response body goes: 2xx bodies of job transfers into the job's buffer or file
   // at dst_off; everything else (XML, errors) into `body`.
   bool to_job;
@@ -142,6 +155,11 @@ s3_xfer *lf_s3_xfer_new(const char *verb, const char *method, const char *bucket
 void lf_s3_xfer_query(s3_xfer *x, const char *name, const char *value);
 /// Adds a header to send and sign (copied).
 void lf_s3_xfer_header(s3_xfer *x, const char *name, const char *value);
+/// Sends the transfer's body aws-chunked with its CRC-32C in a trailer (x-amz-checksum-crc32c):
+/// adds the headers to sign. The body (set_body in s3_ops.c) must be set.
+void lf_s3_xfer_trailer(s3_xfer *x);
+/// Bytes on the wire of an aws-chunked body of `len` source bytes.
+uint64_t lf_s3_chunked_len(uint64_t len);
 /// Frees a transfer that never ran or that has finished.
 void lf_s3_xfer_free(s3_xfer *x);
 /// Builds the URL, signs and configures `easy` for the transfer's next attempt.
@@ -168,6 +186,8 @@ lf_status lf_s3_run_one(lf_s3 *s3, s3_xfer *x);
 uint32_t lf_s3_crc32c(uint32_t crc, const void *data, size_t len);
 /// The same without the CPU instruction (what other CPUs run; exposed for tests).
 uint32_t lf_s3_crc32c_portable(uint32_t crc, const void *data, size_t len);
+/// The Base64 of the big-endian CRC (the value of x-amz-checksum-crc32c).
+void lf_s3_crc32c_base64(uint32_t crc, char out[16]);
 /// The header value of the client's checksum for `len` bytes at `data`: the Base64 of the
 /// big-endian CRC-32C or of the MD5. `out` holds at least 32 bytes.
 void lf_s3_checksum_value(lf_s3_checksum kind, const void *data, size_t len, char out[32]);

@@ -29,7 +29,7 @@ struct s3_job {
   int pending;        // transfers of this job queued or running
   // GET
   char *buf;          // memory destination
-  size_t buf_cap;     // its bytes, with big_out (lf_big_alloc)
+  size_t buf_cap;     // with big_out: the bytes of its buffer, from buf - op->out_head
   int fd;             // file destination (temp file), or PUT source; -1 if none
   char *tmp;          // the temp file's path
   uint64_t size;      // bytes of the destination (object or range)
@@ -93,20 +93,24 @@ static s3_xfer *get_xfer(s3_job *j, uint64_t start, uint64_t end, bool first)
   return x;
 }
 
-// Frees a body buffer: lf_big_alloc's of `cap` bytes with big_out, else malloc's.
-static void body_free(char *buf, size_t cap, bool big_out)
+// Frees a body: with big_out a buffer of lf_big_alloc of `cap` bytes from body - op->out_head,
+// else malloc's.
+static void body_free(const lf_s3_op *op, char *body, size_t cap)
 {
-  if (big_out) {
-    lf_big_free(buf, cap);
+  if (body == NULL) {
+    return;
+  }
+  if (op->big_out) {
+    lf_big_free(body - op->out_head, cap);
   } else {
-    lf_free(buf);
+    lf_free(body);
   }
 }
 
 // Frees a job's memory destination.
 static void job_buf_free(s3_job *j)
 {
-  body_free(j->buf, j->buf_cap, j->op->big_out);
+  body_free(j->op, j->buf, j->buf_cap);
   j->buf = NULL;
 }
 
@@ -129,21 +133,19 @@ static bool set_size(s3_xfer *x, s3_job *j, uint64_t size)
     return false;
   }
   if (op->path == NULL) {
-    // big_out: page buffers from LF_BIG_MIN bytes (huge pages: cheap to fault in).
     // BUF_SLACK (malloc's buffers): a body is usually copied into a string of its language (a
     // Lua string adds a header of 24 bytes) right before its buffer is freed; with the slack
     // the next string fits in the freed buffer, whose pages are already faulted in.
-    if (size >= SIZE_MAX - BUF_SLACK) {
-      j->buf = NULL;
-    } else {
-      if (!op->big_out) {
+    // big_out: the caller's head in front (a string can then be made in place).
+    j->buf = NULL;
+    if (!op->big_out) {
+      if (size < SIZE_MAX - BUF_SLACK) {
         j->buf = lf_try_malloc((size_t)size + 1 + BUF_SLACK);
-      } else if (j->buf == NULL || j->buf_cap < (size_t)size + 1) {
-        // a buffer handed in with the op (lf_s3_run) is used when the body fits
-        job_buf_free(j);
-        j->buf_cap = (size_t)size + 1;
-        j->buf = lf_big_alloc(j->buf_cap);
       }
+    } else if (size < SIZE_MAX - 1 - op->out_head) {
+      j->buf_cap = op->out_head + (size_t)size + 1;
+      char *block = lf_big_alloc(j->buf_cap);
+      j->buf = block != NULL ? block + op->out_head : NULL;
     }
     if (j->buf == NULL) {
       LF_ERR(&x->err, LF_ERR_NOMEM, "cannot get '%s' (cannot allocate %llu bytes)", where,
@@ -340,13 +342,18 @@ static void set_body(s3_job *j, s3_xfer *x, uint64_t off, uint64_t len)
   x->src_len = len;
 }
 
-// Adds the checksum header of the transfer's body, computed once before the first attempt.
+// Adds the checksum of the transfer's body before the first attempt: a trailer computed as
+// the body is sent, or a header computed now.
 static lf_status add_checksum(s3_xfer *x)
 {
   s3_job *j = x->job;
   lf_s3_checksum kind = j->s3->opts.checksum;
   char sum[32];
   if (x->attempt > 1) {
+    return LF_OK;
+  }
+  if (kind == LF_S3_CHECKSUM_CRC32C) {
+    lf_s3_xfer_trailer(x);
     return LF_OK;
   }
   if (x->src_mem != NULL || x->src_len == 0) {
@@ -415,7 +422,7 @@ static void start_put(s3_engine *e, s3_job *j)
   s3_xfer *x = lf_s3_xfer_new("start a multipart upload of", "POST", op->bucket, op->key);
   x->job = j;
   lf_s3_xfer_query(x, "uploads", "");
-  if (s3->opts.checksum == LF_S3_CHECKSUM_CRC32C) {
+  if (s3->opts.checksum != LF_S3_CHECKSUM_MD5) {
     lf_s3_xfer_header(x, "x-amz-checksum-algorithm", "CRC32C");
   }
   x->done = create_done;
@@ -486,6 +493,9 @@ static void part_done(s3_engine *e, s3_xfer *x)
     job_fail_msg(j, LF_ERR_STORE, "a part upload was answered without an ETag");
   } else {
     j->etags[x->part - 1] = lf_xstrdup(x->etag);
+    if (x->trailer) {
+      snprintf(j->sums[x->part - 1], sizeof(j->sums[0]), "%s", x->trailer_sum);
+    }
     j->parts_left--;
   }
   if (!j->failed && j->parts_left == 0) {
@@ -493,7 +503,7 @@ static void part_done(s3_engine *e, s3_xfer *x)
     lf_dynbuf_init(&xml, (size_t)1 << 26);
     lf_dynbuf_adds(&xml, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/"
                          "2006-03-01/\">");
-    bool crc = j->s3->opts.checksum == LF_S3_CHECKSUM_CRC32C;
+    bool crc = j->s3->opts.checksum != LF_S3_CHECKSUM_MD5;
     for (size_t i = 0; i < j->nparts; i++) {
       lf_dynbuf_addf(&xml, "<Part><PartNumber>%zu</PartNumber><ETag>", i + 1);
       // ETags are quoted strings; escape them for XML.
@@ -717,10 +727,6 @@ lf_status lf_s3_run(lf_s3 *s3, lf_s3_op *ops, size_t n, lf_err *err)
     op->status = LF_OK;
     lf_err_clear(&op->err);
     jobs[i] = (s3_job){.s3 = s3, .op = op, .fd = -1};
-    if (op->big_out && op->kind == LF_S3_GET && op->path == NULL) {
-      jobs[i].buf = op->out;
-      jobs[i].buf_cap = op->out != NULL ? op->out_cap : 0;
-    }
     op->out = NULL;
     op->out_len = 0;
     op->out_cap = 0;
@@ -758,7 +764,7 @@ lf_status lf_s3_run(lf_s3 *s3, lf_s3_op *ops, size_t n, lf_err *err)
 
 void lf_s3_op_free_out(lf_s3_op *op)
 {
-  body_free(op->out, op->out_cap, op->big_out);
+  body_free(op, op->out, op->out_cap);
   op->out = NULL;
 }
 

@@ -2,6 +2,7 @@
 // Unit tests for the allocator of luaflow's Lua states (lua_api/state.c): blocks from
 // LF_BIG_MIN bytes are page buffers, smaller ones malloc's, and a block that grows or shrinks
 // across the line keeps its bytes; the memory limit and the accounting see both kinds.
+// Strings adopt buffers (lf_lua_push_adopted): big ones become the string's block.
 #include "lua_api/state.h"
 
 #include <lauxlib.h>
@@ -95,6 +96,85 @@ static void test_huge_pages(lua_State *L)
                "HUGE = nil"));
 }
 
+// A buffer of head + len + 1 bytes with the characters `len` bytes of a pattern.
+static char *adoptable(lua_State *L, size_t len, char fill)
+{
+  size_t head = lf_lua_string_head(L);
+  char *buf = lf_big_alloc(head + len + 1);
+  CHECK(buf != NULL);
+  memset(buf + head, fill, len);
+  memcpy(buf + head + len / 2, "middle", 6);
+  return buf;
+}
+
+static int push_adopted_fn(lua_State *L)
+{
+  char *buf = lua_touserdata(L, 1);
+  lf_lua_push_adopted(L, buf, (size_t)lua_tointeger(L, 2));
+  return 1;
+}
+
+static void test_adopted_strings(lua_State *L)
+{
+  // Lua 5.4: a long string's block is its header (24 bytes on 64-bit) then the characters.
+  size_t head = lf_lua_string_head(L);
+  CHECK(head > 0 && head <= 64);
+  // Big: the buffer is the string; nothing is copied.
+  size_t len = 3 * 1024 * 1024 + 5;
+  char *buf = adoptable(L, len, 'a');
+  CHECK(run(L, "collectgarbage('collect')"));
+  size_t base = lf_lua_mem_used(L);
+  lf_lua_push_adopted(L, buf, len);
+  size_t got = 0;
+  const char *s = lua_tolstring(L, -1, &got);
+  CHECK(s == buf + head);
+  CHECK_EQ_INT(got, len);
+  CHECK(s[0] == 'a' && s[len - 1] == 'a' && s[len] == '\0' && memcmp(s + len / 2, "middle", 6) == 0);
+  CHECK(lf_lua_mem_used(L) >= base + len - 64 * 1024); // (a GC step may free a little)
+  // A string like any other: compared, hashed as a key, cut; then collected (its page buffer
+  // freed by the allocator: ASan and the accounting would see it otherwise).
+  lua_setglobal(L, "ADOPTED");
+  CHECK(run(L, "local t = {[ADOPTED] = 1}\n"
+               "local same = string.rep('a', #ADOPTED // 2) .. 'middle' ..\n"
+               "  string.rep('a', #ADOPTED - #ADOPTED // 2 - 6)\n"
+               "assert(same == ADOPTED and t[same] == 1)\n"
+               "assert(ADOPTED:sub(#ADOPTED // 2 + 1, #ADOPTED // 2 + 6) == 'middle')\n"
+               "ADOPTED, t, same = nil; collectgarbage('collect')"));
+  CHECK(lf_lua_mem_used(L) < base + 1024 * 1024);
+  // Small: copied, and the buffer freed.
+  buf = adoptable(L, 1000, 'b');
+  lf_lua_push_adopted(L, buf, 1000);
+  s = lua_tolstring(L, -1, &got);
+  CHECK(s != buf + head && got == 1000 && s[0] == 'b' && memcmp(s + 500, "middle", 6) == 0);
+  lua_pop(L, 1);
+  // Past the memory limit: Lua's memory error, the buffer freed, the state fine.
+  lf_lua_set_mem_limit(L, lf_lua_mem_used(L) + 1024 * 1024);
+  buf = adoptable(L, len, 'c');
+  lua_pushcfunction(L, push_adopted_fn);
+  lua_pushlightuserdata(L, buf);
+  lua_pushinteger(L, (lua_Integer)len);
+  CHECK_EQ_INT(lua_pcall(L, 2, 1, 0), LUA_ERRMEM);
+  lua_pop(L, 1);
+  lf_lua_set_mem_limit(L, 0);
+  CHECK(run(L, "assert(#string.rep('d', 3 * 1024 * 1024) == 3 * 1024 * 1024)"));
+}
+
+// A state whose allocator is not ours (a host that loads luaflow as a module) copies.
+static void test_adopt_in_host_state(void)
+{
+  lua_State *H = luaL_newstate();
+  CHECK(H != NULL);
+  CHECK_EQ_INT(lf_lua_string_head(H), 0);
+  size_t len = 3 * 1024 * 1024;
+  char *buf = lf_big_alloc(len + 1);
+  memset(buf, 'h', len);
+  lf_lua_push_adopted(H, buf, len);
+  size_t got = 0;
+  const char *s = lua_tolstring(H, -1, &got);
+  CHECK(s != buf && got == len && s[0] == 'h' && s[len - 1] == 'h');
+  lua_close(H);
+}
+
 int main(void)
 {
   lua_State *L = lf_lua_state_new(NULL);
@@ -102,6 +182,8 @@ int main(void)
   test_big_blocks(L);
   test_limit_and_accounting(L);
   test_huge_pages(L);
+  test_adopted_strings(L);
   lf_lua_state_free(L);
+  test_adopt_in_host_state();
   return TEST_REPORT();
 }

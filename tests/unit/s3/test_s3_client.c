@@ -145,7 +145,7 @@ static void test_ranges(lf_s3 *s3)
   lf_free(data);
 }
 
-static void test_multipart(lf_s3 *s3, lf_s3 *md5)
+static void test_multipart(lf_s3 *s3, lf_s3 *md5, lf_s3 *header)
 {
   // Around the 5 MiB boundary: single PUT at the threshold, multipart just past it, exact
   // multiples, and a last part of one byte.
@@ -154,7 +154,8 @@ static void test_multipart(lf_s3 *s3, lf_s3 *md5)
   for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
     char key[64];
     snprintf(key, sizeof(key), "mp/%zu", sizes[i]);
-    roundtrip(i % 2 == 0 ? s3 : md5, key, sizes[i], (unsigned)i + 100);
+    lf_s3 *by[] = {s3, md5, header}; // the three checksum kinds in turn
+    roundtrip(by[i % 3], key, sizes[i], (unsigned)i + 100);
     lf_s3_info info;
     lf_err err = {0};
     CHECK_EQ_INT(lf_s3_head(s3, BUCKET, key, &info, &err), LF_OK);
@@ -351,6 +352,11 @@ static void test_options(void)
   CHECK_STR(err.msg, "LUAFLOW_S3_CONCURRENCY must be an integer from 1 to 256, not 'lots'");
   unsetenv("LUAFLOW_S3_CONCURRENCY");
   lf_err_clear(&err);
+  setenv("LUAFLOW_S3_CHECKSUM", "sha1", 1);
+  CHECK(lf_s3_new(NULL, &err) == NULL);
+  CHECK_STR(err.msg, "LUAFLOW_S3_CHECKSUM must be crc32c, crc32c-header or md5, not 'sha1'");
+  unsetenv("LUAFLOW_S3_CHECKSUM");
+  lf_err_clear(&err);
   // AWS itself: virtual-hosted addressing on the regional endpoint.
   o = (lf_s3_opts){.endpoint = NULL, .region = "eu-west-1"};
   unsetenv("AWS_ENDPOINT_URL");
@@ -389,13 +395,15 @@ int main(void)
   lf_s3 *s3 = lf_s3_new(NULL, &err);
   lf_s3_opts mo = {.checksum = LF_S3_CHECKSUM_MD5};
   lf_s3 *md5 = lf_s3_new(&mo, &err);
-  CHECK(s3 != NULL && md5 != NULL);
-  if (s3 != NULL && md5 != NULL) {
+  lf_s3_opts ho = {.checksum = LF_S3_CHECKSUM_CRC32C_HEADER};
+  lf_s3 *header = lf_s3_new(&ho, &err);
+  CHECK(s3 != NULL && md5 != NULL && header != NULL);
+  if (s3 != NULL && md5 != NULL && header != NULL) {
     CHECK_STR(lf_s3_endpoint(s3), ep);
     test_small_objects(s3);
     test_errors(s3);
     test_ranges(s3);
-    test_multipart(s3, md5);
+    test_multipart(s3, md5, header);
     test_files(s3);
     test_batch(s3);
     test_conditional_and_delete(s3);
@@ -404,6 +412,7 @@ int main(void)
   }
   lf_s3_free(s3);
   lf_s3_free(md5);
+  lf_s3_free(header);
   test_options();
   th_kill(moto);
   return TEST_REPORT();
