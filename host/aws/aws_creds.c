@@ -1,14 +1,21 @@
 // SPDX-License-Identifier: MIT
-// This file contains the credential provider chain (environment, profile files, container
-// endpoint, instance metadata) and the cache that refreshes temporary credentials.
+// This file contains the credential provider chain (environment, profile files and
+// credential_process, container endpoint, instance metadata) and the cache that refreshes
+// temporary credentials.
+#define _GNU_SOURCE // pipe2
 #include "aws/aws_creds.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "aws/aws_http.h"
 #include "core/alloc.h"
@@ -117,8 +124,14 @@ lf_status lf_aws_creds_parse_json(const char *json, size_t len, const char *sour
   const char *ak = lf_json_get_str(doc, "AccessKeyId");
   const char *sk = lf_json_get_str(doc, "SecretAccessKey");
   const char *tok = lf_json_get_str(doc, "Token");
+  if (tok == NULL) {
+    tok = lf_json_get_str(doc, "SessionToken"); // credential_process
+  }
   const char *exp = lf_json_get_str(doc, "Expiration");
-  if (code != NULL && strcmp(code, "Success") != 0) {
+  const lf_json *version = lf_json_get(doc, "Version");
+  if (version != NULL && lf_json_get_int(doc, "Version", 0) != 1) {
+    st = LF_ERR(err, LF_ERR_IO, "the credentials from %s are not of Version 1", source);
+  } else if (code != NULL && strcmp(code, "Success") != 0) {
     st = LF_ERR(err, LF_ERR_IO, "%s answered with code '%.64s'", source, code);
   } else if (ak == NULL || sk == NULL) {
     st = LF_ERR(err, LF_ERR_IO, "the credentials from %s lack %s", source,
@@ -248,11 +261,159 @@ static lf_status profile_pair(const lf_aws_ini *ini, const char *profile, const 
   return LF_OK;
 }
 
+void lf_aws_argv_free(char **argv)
+{
+  for (size_t i = 0; argv != NULL && argv[i] != NULL; i++) {
+    lf_free(argv[i]);
+  }
+  lf_free(argv);
+}
+
+char **lf_aws_split_command(const char *line)
+{
+  size_t cap = 8, n = 0;
+  char **argv = lf_xcalloc(cap, sizeof(char *));
+  lf_dynbuf word;
+  lf_dynbuf_init(&word, (size_t)1 << 16);
+  const char *p = line;
+  for (;;) {
+    while (*p == ' ' || *p == '\t' || *p == '\n') {
+      p++;
+    }
+    if (*p == '\0') {
+      break;
+    }
+    lf_dynbuf_reset(&word);
+    while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n') {
+      if (*p == '\'') {
+        const char *end = strchr(p + 1, '\'');
+        if (end == NULL) {
+          goto bad;
+        }
+        lf_dynbuf_add(&word, p + 1, (size_t)(end - p - 1));
+        p = end + 1;
+      } else if (*p == '"') {
+        for (p++; *p != '"'; p++) {
+          if (*p == '\0') {
+            goto bad;
+          }
+          if (*p == '\\' && strchr("\"\\$`", p[1]) != NULL && p[1] != '\0') {
+            p++;
+          }
+          lf_dynbuf_addc(&word, *p);
+        }
+        p++;
+      } else if (*p == '\\' && p[1] != '\0') {
+        lf_dynbuf_addc(&word, p[1]);
+        p += 2;
+      } else {
+        lf_dynbuf_addc(&word, *p++);
+      }
+    }
+    if (n + 2 > cap) {
+      cap *= 2;
+      argv = lf_xrealloc(argv, cap * sizeof(char *));
+    }
+    argv[n++] = lf_xmemdupz(word.data != NULL ? word.data : "", word.len);
+    argv[n] = NULL;
+  }
+  lf_dynbuf_free(&word);
+  if (n == 0) {
+    lf_free(argv);
+    return NULL;
+  }
+  return argv;
+bad:
+  lf_dynbuf_free(&word);
+  lf_aws_argv_free(argv);
+  return NULL;
+}
+
+// Runs the profile's credential_process: its stdout is the JSON document; stdin and stderr
+// are the caller's (a tool may ask for an MFA code). Messages name the program, not its
+// arguments (which may carry secrets).
+static lf_status from_process(const lf_aws_config *cfg, lf_aws_creds *out, bool *found,
+                              lf_err *err)
+{
+  const char *line = lf_aws_config_get(cfg, "credential_process");
+  *found = false;
+  if (line == NULL) {
+    return LF_OK;
+  }
+  char source[128];
+  snprintf(source, sizeof(source), "the credential_process of profile '%.40s'", cfg->profile);
+  char **argv = lf_aws_split_command(line);
+  if (argv == NULL) {
+    return LF_ERR(err, LF_ERR_USAGE, "%s is empty or has an unclosed quote", source);
+  }
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    lf_aws_argv_free(argv);
+    return LF_ERR(err, LF_ERR_IO, "cannot run %s (%s)", source, strerror(errno));
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+  pid_t pid;
+  extern char **environ;
+  int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  lf_status st = LF_OK;
+  if (rc != 0) {
+    st = LF_ERR(err, LF_ERR_USAGE, "cannot run %s ('%.200s': %s)", source, argv[0],
+                strerror(rc));
+    close(fds[0]);
+    lf_aws_argv_free(argv);
+    return st;
+  }
+  lf_dynbuf doc;
+  lf_dynbuf_init(&doc, DOC_MAX);
+  char buf[4096];
+  for (;;) {
+    ssize_t r = read(fds[0], buf, sizeof(buf));
+    if (r < 0 && errno == EINTR) {
+      continue;
+    }
+    if (r <= 0) {
+      break;
+    }
+    if (doc.len + (size_t)r > DOC_MAX) {
+      st = LF_ERR(err, LF_ERR_IO, "%s printed more than %zu bytes", source, DOC_MAX);
+      break;
+    }
+    lf_dynbuf_add(&doc, buf, (size_t)r);
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (st == LF_OK && WIFSIGNALED(status)) {
+    st = LF_ERR(err, LF_ERR_IO, "%s ('%.200s') was killed by signal %d", source, argv[0],
+                WTERMSIG(status));
+  } else if (st == LF_OK && WEXITSTATUS(status) != 0) {
+    st = LF_ERR(err, LF_ERR_IO, "%s ('%.200s') exited with status %d", source, argv[0],
+                WEXITSTATUS(status));
+  } else if (st == LF_OK) {
+    st = lf_aws_creds_parse_json(doc.data != NULL ? doc.data : "", doc.len, source, out, err);
+    *found = st == LF_OK;
+  }
+  if (doc.data != NULL) {
+    memset(doc.data, 0, doc.len); // the secret
+  }
+  lf_dynbuf_free(&doc);
+  lf_aws_argv_free(argv);
+  return st;
+}
+
 static lf_status from_profile(const lf_aws_config *cfg, lf_aws_creds *out, bool *found,
                               lf_dynbuf *tried, lf_err *err)
 {
   lf_status st = profile_pair(cfg->credentials, cfg->profile, cfg->credentials_path, out, found,
                               err);
+  if (st == LF_OK && !*found) {
+    st = from_process(cfg, out, found, err);
+  }
   if (st == LF_OK && !*found) {
     st = profile_pair(cfg->config, cfg->profile, cfg->config_path, out, found, err);
   }

@@ -284,3 +284,31 @@ test_s3_cli_bad_inputs() {
   expect_out "s3 ls|get|put|rm|presign"
   s3_stop
 }
+
+# Credentials from the profile's credential_process (no key in the environment): the command
+# runs without a shell, its JSON signs the requests; a failing one names the profile.
+test_s3_cli_credential_process() {
+  s3_cli_start
+  unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+  mkdir -p "$CASE_DIR/tools"
+  printf '#!/bin/sh\nprintf %s "{\\"Version\\": 1, \\"AccessKeyId\\": \\"PROCAK\\", \\"SecretAccessKey\\": \\"%s\\"}"\n' \
+    "'%s'" "$S3_CLI_SECRET" >"$CASE_DIR/tools/creds.sh"
+  printf '#!/bin/sh\necho "token expired" >&2\nexit 4\n' >"$CASE_DIR/tools/expired.sh"
+  chmod +x "$CASE_DIR/tools/creds.sh" "$CASE_DIR/tools/expired.sh"
+  printf '[profile proc]\ncredential_process = %s --role ci\n[profile expired]\ncredential_process = %s\n' \
+    "$CASE_DIR/tools/creds.sh" "$CASE_DIR/tools/expired.sh" >"$CASE_DIR/config"
+  export AWS_CONFIG_FILE="$CASE_DIR/config" AWS_SHARED_CREDENTIALS_FILE="$CASE_DIR/none"
+  echo hello >"$CASE_DIR/hello.txt"
+  AWS_PROFILE=proc lf s3 put hello.txt s3://lf-e2e/proc/hello.txt
+  expect_rc 0
+  AWS_PROFILE=proc lf s3 get s3://lf-e2e/proc/hello.txt -
+  expect_rc 0
+  expect_out "hello"
+  s3_cli_no_secret
+  AWS_PROFILE=expired lf s3 ls s3://lf-e2e/proc/
+  expect_rc 1
+  expect_err "the credential_process of profile 'expired' ('$CASE_DIR/tools/expired.sh') exited with status 4"
+  expect_err "token expired"
+  unset AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE
+  s3_stop
+}

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
-// Tests of host/aws/aws_creds.c: the provider chain in order (environment, profile files,
-// container endpoint, IMDSv2), caching and refresh, and messages that never show a secret.
+// Tests of host/aws/aws_creds.c: the provider chain in order (environment, profile files and
+// credential_process, container endpoint, IMDSv2), caching and refresh, and messages that
+// never show a secret.
 // The container endpoint and instance metadata are tests/s3/creds_stub.py on loopback.
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "aws/aws_creds.h"
 #include "aws/aws_http.h"
@@ -241,6 +243,103 @@ static void test_parse(void)
   CHECK(!lf_aws_parse_iso8601("2015-13-30T12:36:00Z", &t));
 }
 
+static void test_split_command(void)
+{
+  char **a = lf_aws_split_command("  prog 'b c' \"d \\\"e\\\" \\$x\" f\\ g ''  ");
+  CHECK(a != NULL);
+  if (a != NULL) {
+    CHECK_STR(a[0], "prog");
+    CHECK_STR(a[1], "b c");
+    CHECK_STR(a[2], "d \"e\" $x");
+    CHECK_STR(a[3], "f g");
+    CHECK_STR(a[4], "");
+    CHECK(a[5] == NULL);
+  }
+  lf_aws_argv_free(a);
+  CHECK(lf_aws_split_command("   ") == NULL);
+  CHECK(lf_aws_split_command("prog 'open") == NULL);
+  CHECK(lf_aws_split_command("prog \"open") == NULL);
+}
+
+// Writes an executable script under home and returns its path (free with lf_free).
+static char *write_script(const char *name, const char *body)
+{
+  write_file(name, body);
+  char *path = lf_path_join(home, name);
+  CHECK_EQ_INT(chmod(path, 0755), 0);
+  return path;
+}
+
+static void test_process(void)
+{
+  reset_env();
+  // A path with a space, quoted; an argument with a space; the token and expiry come back.
+  char *tool = write_script("bin dir/creds tool.sh",
+                            "#!/bin/sh\n"
+                            "printf '{\"Version\": 1, \"AccessKeyId\": \"AK-%s\", "
+                            "\"SecretAccessKey\": \"proc-secret\", \"SessionToken\": \"proc-tok\", "
+                            "\"Expiration\": \"2099-01-02T03:04:05Z\"}' \"$2\"\n");
+  char *fails = write_script("bin dir/fails.sh", "#!/bin/sh\necho 'no MFA' >&2\nexit 3\n");
+  char *v2 = write_script("bin dir/v2.sh", "#!/bin/sh\necho '{\"Version\": 2, "
+                                           "\"AccessKeyId\": \"A\", \"SecretAccessKey\": \"v2-secret\"}'\n");
+  char *config = lf_xasprintf("[profile proc]\ncredential_process = '%s' --role 'a b'\n"
+                              "[profile both]\ncredential_process = '%s' --role x\n"
+                              "aws_access_key_id = CFGAK\naws_secret_access_key = cfg-secret\n"
+                              "[profile fails]\ncredential_process = '%s' --token s3cr3t\n"
+                              "[profile v2]\ncredential_process = '%s'\n"
+                              "[profile missing]\ncredential_process = /no/such/tool --x\n"
+                              "[profile unclosed]\ncredential_process = tool 'open\n"
+                              "[profile filewins]\ncredential_process = '%s' --role y\n",
+                              tool, tool, fails, v2, tool);
+  write_file(".aws/config", config);
+  write_file(".aws/credentials", "[filewins]\naws_access_key_id = FILEAK\n"
+                                 "aws_secret_access_key = file-secret\n");
+  lf_aws_creds c;
+  lf_err err = {0};
+  setenv("AWS_PROFILE", "proc", 1);
+  CHECK_EQ_INT(get(&c, &err), LF_OK);
+  CHECK_STR(c.access_key, "AK-a b");
+  CHECK_STR(c.secret_key, "proc-secret");
+  CHECK_STR(c.session_token, "proc-tok");
+  CHECK_EQ_INT(c.expires_at, 4071006245);
+  CHECK_STR(c.source, "the credential_process of profile 'proc'");
+  // The process comes before the config file's keys, after the credentials file's.
+  setenv("AWS_PROFILE", "both", 1);
+  CHECK_EQ_INT(get(&c, &err), LF_OK);
+  CHECK_STR(c.access_key, "AK-x");
+  setenv("AWS_PROFILE", "filewins", 1);
+  CHECK_EQ_INT(get(&c, &err), LF_OK);
+  CHECK_STR(c.access_key, "FILEAK");
+  // Failures name the profile and the program, never the arguments or a secret.
+  setenv("AWS_PROFILE", "fails", 1);
+  CHECK_EQ_INT(get(&c, &err), LF_ERR_IO);
+  char *want = lf_xasprintf("the credential_process of profile 'fails' ('%s') exited with "
+                            "status 3", fails);
+  CHECK_STR(err.msg, want);
+  CHECK(strstr(err.msg, "s3cr3t") == NULL);
+  lf_free(want);
+  lf_err_clear(&err);
+  setenv("AWS_PROFILE", "v2", 1);
+  CHECK_EQ_INT(get(&c, &err), LF_ERR_IO);
+  CHECK_STR(err.msg, "the credentials from the credential_process of profile 'v2' are not of "
+                     "Version 1");
+  lf_err_clear(&err);
+  setenv("AWS_PROFILE", "missing", 1);
+  CHECK_EQ_INT(get(&c, &err), LF_ERR_USAGE);
+  CHECK_STR(err.msg, "cannot run the credential_process of profile 'missing' ('/no/such/tool': "
+                     "No such file or directory)");
+  lf_err_clear(&err);
+  setenv("AWS_PROFILE", "unclosed", 1);
+  CHECK_EQ_INT(get(&c, &err), LF_ERR_USAGE);
+  CHECK_STR(err.msg, "the credential_process of profile 'unclosed' is empty or has an unclosed "
+                     "quote");
+  lf_aws_creds_wipe(&c);
+  lf_free(config);
+  lf_free(tool);
+  lf_free(fails);
+  lf_free(v2);
+}
+
 int main(void)
 {
   home = th_tmpdir("aws_creds");
@@ -250,8 +349,10 @@ int main(void)
   pid_t short_stub = th_start_helper(home, "creds_stub.py", short_args, &short_port);
   CHECK(stub > 0 && short_stub > 0);
   test_parse();
+  test_split_command();
   test_environment();
   test_profiles();
+  test_process();
   if (stub > 0 && short_stub > 0) {
     test_container(port);
     test_imds(port, short_port);
