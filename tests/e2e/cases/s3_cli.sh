@@ -256,6 +256,9 @@ test_s3_cli_bad_inputs() {
   lf s3 put onlyone
   expect_rc 2
   expect_err "'s3 put' needs more arguments"
+  LUAFLOW_S3_CHECKSUM=sha1 lf s3 put hello.txt s3://lf-e2e/k
+  expect_rc 2
+  expect_err "luaflow: LUAFLOW_S3_CHECKSUM must be crc32c, crc32c-header or md5, not 'sha1'"
   lf s3 rm s3://lf-e2e/a s3://lf-e2e/b
   expect_rc 2
   expect_err "'s3 rm' needs fewer arguments"
