@@ -52,12 +52,19 @@ typedef enum lf_s3_checksum {
                                  ///< the body before it is sent (stores without aws-chunked)
 } lf_s3_checksum;
 
+typedef enum lf_s3_receive {
+  LF_S3_RECEIVE_DIRECT = 0,      ///< GET bodies from plain-http endpoints over our own HTTP/1.1
+                                 ///< connections, received straight into their destination
+  LF_S3_RECEIVE_CURL,            ///< every request through libcurl
+} lf_s3_receive;
+
 /// Client options. Zero means "the default", which the environment may set (in brackets).
 typedef struct lf_s3_opts {
   const char *endpoint;        ///< "http://127.0.0.1:9000"; NULL: AWS_ENDPOINT_URL_S3 etc.
   const char *region;          ///< NULL: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1
   lf_s3_addressing addressing; ///< [LUAFLOW_S3_ADDRESSING=path|virtual, profile s3 style]
   lf_s3_checksum checksum;     ///< [LUAFLOW_S3_CHECKSUM=crc32c|crc32c-header|md5]
+  lf_s3_receive receive;       ///< [LUAFLOW_S3_RECEIVE=direct|curl]
   int max_concurrency;         ///< requests in flight, 16 [LUAFLOW_S3_CONCURRENCY]
   int max_attempts;            ///< tries per request, 8 [LUAFLOW_S3_MAX_ATTEMPTS]
   size_t part_size;            ///< multipart part and download range size, 16 MiB (>= 5 MiB)

@@ -79,6 +79,7 @@ void lf_s3_after_fork(lf_s3 *s3)
   }
   s3->idle = NULL;
   s3->nidle = 0;
+  lf_s3_direct_free(s3);
   new_pool(s3);
 }
 
@@ -92,6 +93,7 @@ void lf_s3_free(lf_s3 *s3)
     curl_easy_cleanup(s3->idle[i]);
   }
   lf_free(s3->idle);
+  lf_s3_direct_free(s3);
   if (s3->multi != NULL) {
     curl_multi_cleanup(s3->multi);
   }
@@ -205,6 +207,18 @@ void lf_s3_xfer_trailer(s3_xfer *x)
   lf_s3_xfer_header(x, "x-amz-sdk-checksum-algorithm", "CRC32C");
 }
 
+// Frees the direct path's request, which holds the signature and any session token.
+static void free_direct(s3_xfer *x)
+{
+  if (x->dreq != NULL) {
+    memset(x->dreq, 0, x->dreq_len);
+    lf_free(x->dreq);
+  }
+  lf_free(x->dhost);
+  x->dreq = x->dhost = NULL;
+  x->dreq_len = 0;
+}
+
 void lf_s3_xfer_free(s3_xfer *x)
 {
   if (x == NULL) {
@@ -217,6 +231,7 @@ void lf_s3_xfer_free(s3_xfer *x)
     lf_free(x->hstore[i]);
   }
   curl_slist_free_all(x->hlist);
+  free_direct(x);
   lf_dynbuf_free(&x->body);
   lf_free(x);
 }
@@ -252,6 +267,24 @@ static void target(const lf_s3 *s3, const char *bucket, const char *key, char **
     *host = lf_xstrdup(s3->authority);
     *path = key != NULL ? lf_xasprintf("/%s/%s", bucket, key) : lf_xasprintf("/%s", bucket);
   }
+}
+
+// The direct path's request: "GET /path?query HTTP/1.1", the signed headers (Host first),
+// Authorization, an empty line. `url` is the URL built for curl.
+static void prepare_direct(s3_xfer *x, const lf_dynbuf *url, const char *scheme,
+                           const char *host, const lf_aws_kv *h, size_t nh, const char *auth)
+{
+  free_direct(x);
+  lf_dynbuf req;
+  lf_dynbuf_init(&req, (size_t)1 << 20);
+  const char *target = url->data + strlen(scheme) + 3 + strlen(host);
+  lf_dynbuf_addf(&req, "%s %s HTTP/1.1\r\n", x->method, target);
+  for (size_t i = 0; i < nh; i++) {
+    lf_dynbuf_addf(&req, "%s: %s\r\n", h[i].name, h[i].value);
+  }
+  lf_dynbuf_addf(&req, "Authorization: %s\r\n\r\n", auth);
+  x->dreq = lf_dynbuf_take(&req, &x->dreq_len);
+  x->dhost = lf_xstrdup(host);
 }
 
 lf_status lf_s3_prepare(lf_s3 *s3, s3_xfer *x, CURL *easy, lf_err *err)
@@ -300,22 +333,27 @@ lf_status lf_s3_prepare(lf_s3 *s3, s3_xfer *x, CURL *easy, lf_err *err)
       lf_dynbuf_addc(&url, '?');
       lf_dynbuf_add(&url, cq, cql);
     }
+    if (easy == NULL) {
+      prepare_direct(x, &url, s3->scheme, host, h, nh, sig.authorization);
+    }
     curl_slist_free_all(x->hlist);
     x->hlist = NULL;
-    for (size_t i = 0; i < nh; i++) {
+    for (size_t i = 0; easy != NULL && i < nh; i++) {
       char *line = lf_xasprintf("%s: %s", h[i].name, h[i].value);
       x->hlist = curl_slist_append(x->hlist, line);
       memset(line, 0, strlen(line));
       lf_free(line);
     }
-    char *auth = lf_xasprintf("Authorization: %s", sig.authorization);
-    x->hlist = curl_slist_append(x->hlist, auth);
-    lf_free(auth);
-    // No "Expect: 100-continue" round trip, and no headers we did not sign but for Accept.
-    x->hlist = curl_slist_append(x->hlist, "Expect:");
-    x->hlist = curl_slist_append(x->hlist, "Content-Type:");
-    curl_easy_setopt(easy, CURLOPT_URL, url.data);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, x->hlist);
+    if (easy != NULL) {
+      char *auth = lf_xasprintf("Authorization: %s", sig.authorization);
+      x->hlist = curl_slist_append(x->hlist, auth);
+      lf_free(auth);
+      // No "Expect: 100-continue" round trip, and no headers we did not sign but for Accept.
+      x->hlist = curl_slist_append(x->hlist, "Expect:");
+      x->hlist = curl_slist_append(x->hlist, "Content-Type:");
+      curl_easy_setopt(easy, CURLOPT_URL, url.data);
+      curl_easy_setopt(easy, CURLOPT_HTTPHEADER, x->hlist);
+    }
     lf_dynbuf_free(&url);
     lf_aws_signature_free(&sig);
   }
@@ -435,6 +473,21 @@ static lf_status resolve_opts(lf_s3 *s3, const lf_s3_opts *in, lf_err *err)
       return LF_ERR(err, LF_ERR_USAGE,
                     "LUAFLOW_S3_CHECKSUM must be crc32c, crc32c-header or md5, not '%s'", ck);
     }
+  }
+  const char *rv = getenv("LUAFLOW_S3_RECEIVE");
+  if (in->receive == LF_S3_RECEIVE_DIRECT && rv != NULL && rv[0] != '\0') {
+    if (strcmp(rv, "curl") == 0) {
+      o->receive = LF_S3_RECEIVE_CURL;
+    } else if (strcmp(rv, "direct") != 0) {
+      return LF_ERR(err, LF_ERR_USAGE, "LUAFLOW_S3_RECEIVE must be direct or curl, not '%s'",
+                    rv);
+    }
+  }
+  // libcurl honours these for http URLs; the direct path does not speak to proxies.
+  const char *proxy_vars[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+  for (size_t i = 0; i < sizeof(proxy_vars) / sizeof(proxy_vars[0]); i++) {
+    const char *v = getenv(proxy_vars[i]);
+    s3->proxied = s3->proxied || (v != NULL && v[0] != '\0');
   }
   o->region = lf_xstrdup(in->region != NULL ? in->region : s3->cfg.region);
   st = resolve_endpoint(s3, in->endpoint != NULL ? in->endpoint : s3->cfg.endpoint_url, err);

@@ -21,7 +21,6 @@
 typedef enum outcome { OUT_OK, OUT_RETRY, OUT_FAIL } outcome;
 
 static void start(s3_engine *e, s3_xfer *x);
-static void finish(s3_engine *e, s3_xfer *x, CURLcode rc);
 
 void lf_s3_engine_init(s3_engine *e, lf_s3 *s3)
 {
@@ -92,7 +91,7 @@ void lf_s3_engine_run(s3_engine *e)
       if (m->msg == CURLMSG_DONE) {
         s3_xfer *x = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        finish(e, x, m->data.result);
+        lf_s3_engine_finish(e, x, m->data.result);
       }
     }
     if (e->live == 0) {
@@ -107,9 +106,12 @@ void lf_s3_engine_run(s3_engine *e)
       timeout = ms < timeout ? ms : timeout;
     }
     if (e->active > 0 || timeout > 0) {
-      curl_multi_poll(multi, NULL, 0, (int)timeout, NULL);
+      size_t nfds = lf_s3_direct_fds(e);
+      curl_multi_poll(multi, e->dfds, (unsigned)nfds, (int)timeout, NULL);
+      lf_s3_direct_step(e, nfds);
     }
   }
+  lf_s3_direct_engine_free(e);
 }
 
 lf_status lf_s3_run_one(lf_s3 *s3, s3_xfer *x)
@@ -124,7 +126,7 @@ lf_status lf_s3_run_one(lf_s3 *s3, s3_xfer *x)
 // --- callbacks ----------------------------------------------------------------------------
 
 // Records a failure of our own callbacks; the transfer is then aborted by curl.
-static void sink_fail(s3_xfer *x, bool retry, const char *what)
+void lf_s3_sink_fail(s3_xfer *x, bool retry, const char *what)
 {
   if (!x->sink_failed) {
     x->sink_failed = true;
@@ -191,7 +193,7 @@ static bool parse_content_range(const char *v, size_t n, s3_xfer *x)
          x->cr_start <= x->cr_end && x->cr_end < x->cr_total;
 }
 
-static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
+size_t lf_s3_on_header(char *line, size_t size, size_t nitems, void *ud)
 {
   s3_xfer *x = ud;
   size_t n = size * nitems;
@@ -235,7 +237,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
   return n;
 }
 
-static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+size_t lf_s3_on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
   s3_xfer *x = ud;
   size_t n = size * nmemb;
@@ -247,7 +249,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
       }
       char what[96];
       snprintf(what, sizeof(what), "the response is larger than %zu bytes", S3_BODY_MAX);
-      sink_fail(x, false, what);
+      lf_s3_sink_fail(x, false, what);
       return 0;
     }
     return n;
@@ -255,7 +257,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
   uint64_t want = x->has_content_length ? x->content_length : UINT64_MAX;
   uint64_t cap = x->job_size != NULL ? *x->job_size : 0;
   if (x->got + n > want || x->dst_off + x->got + n > cap) {
-    sink_fail(x, true, "the server sent more bytes than it announced");
+    lf_s3_sink_fail(x, true, "the server sent more bytes than it announced");
     return 0;
   }
   uint64_t off = x->dst_off + x->got;
@@ -269,7 +271,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
       if (w <= 0) {
         char what[300];
         snprintf(what, sizeof(what), "cannot write the local file: %s", strerror(errno));
-        sink_fail(x, false, what);
+        lf_s3_sink_fail(x, false, what);
         return 0;
       }
       done += (size_t)w;
@@ -295,7 +297,7 @@ static size_t read_source(s3_xfer *x, char *buf, size_t n)
       char what[300];
       snprintf(what, sizeof(what), "cannot read the local file: %s",
                r < 0 ? strerror(errno) : "it became shorter");
-      sink_fail(x, false, what);
+      lf_s3_sink_fail(x, false, what);
       return 0;
     }
     n = (size_t)r;
@@ -396,7 +398,7 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     char what[96];
     snprintf(what, sizeof(what), "stalled: no data for %lld s",
              (long long)(x->stall_limit_us / 1000000));
-    sink_fail(x, true, what);
+    lf_s3_sink_fail(x, true, what);
     return 1;
   }
   return 0;
@@ -469,14 +471,17 @@ static void start(s3_engine *e, s3_xfer *x)
     return;
   }
   lf_status st = x->on_start != NULL ? x->on_start(x) : LF_OK;
-  CURL *c = take_easy(s3);
+  bool direct = lf_s3_direct_wanted(s3, x);
+  CURL *c = direct ? NULL : take_easy(s3);
   x->easy = c;
   if (st == LF_OK) {
     st = lf_s3_prepare(s3, x, c, &x->err);
   }
   if (st != LF_OK) {
     x->easy = NULL;
-    give_easy(s3, c);
+    if (c != NULL) {
+      give_easy(s3, c);
+    }
     x->status = st;
     e->active--;
     e->live--;
@@ -485,10 +490,16 @@ static void start(s3_engine *e, s3_xfer *x)
     }
     return;
   }
+  // A stall (no byte moving for stall_timeout_s) fails the attempt, which is then retried.
+  x->stall_limit_us = (int64_t)s3->opts.stall_timeout_s * 1000000;
+  if (direct) {
+    lf_s3_direct_start(e, x);
+    return;
+  }
   curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)x);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, lf_s3_on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, lf_s3_on_write);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->curl_errbuf);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -497,8 +508,6 @@ static void start(s3_engine *e, s3_xfer *x)
   curl_easy_setopt(c, CURLOPT_BUFFERSIZE, RECV_BUFFER);
   curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, SEND_BUFFER);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, s3->opts.connect_timeout_s);
-  // A stall (no byte moving for stall_timeout_s) fails the attempt, which is then retried.
-  x->stall_limit_us = (int64_t)s3->opts.stall_timeout_s * 1000000;
   x->progress_at_us = 0;
   x->progress_bytes = 0;
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
@@ -645,12 +654,14 @@ static outcome classify(s3_xfer *x, CURLcode rc)
   return transient_code(st, x->s3_code) ? OUT_RETRY : OUT_FAIL;
 }
 
-static void finish(s3_engine *e, s3_xfer *x, CURLcode rc)
+void lf_s3_engine_finish(s3_engine *e, s3_xfer *x, CURLcode rc)
 {
   lf_s3 *s3 = e->s3;
-  curl_multi_remove_handle(s3->multi, x->easy);
-  give_easy(s3, x->easy);
-  x->easy = NULL;
+  if (x->easy != NULL) {
+    curl_multi_remove_handle(s3->multi, x->easy);
+    give_easy(s3, x->easy);
+    x->easy = NULL;
+  }
   e->active--;
   outcome out = classify(x, rc);
   if (out == OUT_RETRY && x->attempt < s3->opts.max_attempts &&

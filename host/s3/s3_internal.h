@@ -26,6 +26,7 @@
 typedef struct s3_job s3_job;
 typedef struct s3_xfer s3_xfer;
 typedef struct s3_engine s3_engine;
+typedef struct s3_dconn s3_dconn;
 
 struct lf_s3 {
   lf_s3_opts opts;          // defaults filled in
@@ -40,6 +41,8 @@ struct lf_s3 {
   CURL **idle;              // reusable easy handles
   size_t nidle;
   pid_t pid;                // the process the connections belong to (see lf_s3_after_fork)
+  bool proxied;             // a proxy variable is set: every request goes through libcurl
+  struct s3_direct *direct; // s3_direct.c's connection pool and address cache
   uint64_t rng;             // jitter
 };
 
@@ -135,6 +138,10 @@ struct s3_xfer {
   // Engine bookkeeping.
   CURL *easy;
   struct curl_slist *hlist;
+  char *dreq;                   // the direct path's request (line, headers, empty line)
+  size_t dreq_len;
+  char *dhost;                  // its Host
+  s3_dconn *dconn;              // its connection while the attempt runs
   s3_xfer *next;
 };
 
@@ -144,6 +151,12 @@ struct s3_engine {
   s3_xfer *queue_tail;
   int active;
   size_t live;                  // queued + active
+  // Transfers on the direct path (s3_direct.c), and what the poll waits for on them.
+  s3_xfer **direct;
+  struct curl_waitfd *dfds;
+  s3_xfer **dsnap;              // the transfer of each dfds entry
+  size_t ndirect, capdirect;
+  char *scratch;                // bodies received through a buffer
 };
 
 // --- s3_client.c ------------------------------------------------------------------------
@@ -162,7 +175,8 @@ void lf_s3_xfer_trailer(s3_xfer *x);
 uint64_t lf_s3_chunked_len(uint64_t len);
 /// Frees a transfer that never ran or that has finished.
 void lf_s3_xfer_free(s3_xfer *x);
-/// Builds the URL, signs and configures `easy` for the transfer's next attempt.
+/// Builds the URL, signs and configures `easy` for the transfer's next attempt; with `easy`
+/// NULL, writes the request for the direct path into x->dreq and x->dhost instead.
 lf_status lf_s3_prepare(lf_s3 *s3, s3_xfer *x, CURL *easy, lf_err *err);
 /// "s3://bucket/key" (or "s3://bucket") into `out`.
 void lf_s3_describe(const s3_xfer *x, char *out, size_t size);
@@ -179,6 +193,31 @@ void lf_s3_engine_run(s3_engine *e);
 /// Runs one transfer alone and returns its status (its err holds the message). The caller
 /// still owns and frees `x`; `x->done` must be NULL.
 lf_status lf_s3_run_one(lf_s3 *s3, s3_xfer *x);
+/// Ends an attempt that ran on either path: classifies it (rc, the status, the sink), then
+/// retries it later or finishes the transfer.
+void lf_s3_engine_finish(s3_engine *e, s3_xfer *x, CURLcode rc);
+/// The response callbacks, shared by both paths: a head line (with its CRLF), body bytes.
+/// They return `n` when taken, 0 when the attempt must stop (x->err and sink_failed set).
+size_t lf_s3_on_header(char *line, size_t size, size_t n, void *x);
+size_t lf_s3_on_write(char *ptr, size_t size, size_t n, void *x);
+/// Records a failure outside the HTTP exchange (a stall, a full disk) for classification.
+void lf_s3_sink_fail(s3_xfer *x, bool retry, const char *what);
+
+// --- s3_direct.c ------------------------------------------------------------------------
+
+/// Whether the transfer's attempts go over the direct path: a GET of a job's body from a
+/// plain-http endpoint without a proxy, unless LUAFLOW_S3_RECEIVE=curl.
+bool lf_s3_direct_wanted(const lf_s3 *s3, const s3_xfer *x);
+/// Starts an attempt prepared by lf_s3_prepare(..., NULL, ...); counts as active.
+void lf_s3_direct_start(s3_engine *e, s3_xfer *x);
+/// Fills e->dfds with what each direct transfer waits for; returns how many.
+size_t lf_s3_direct_fds(s3_engine *e);
+/// After the poll: moves the ready transfers on and ends those past a deadline.
+void lf_s3_direct_step(s3_engine *e, size_t nfds);
+/// Frees the engine's direct-path arrays (the engine is done).
+void lf_s3_direct_engine_free(s3_engine *e);
+/// Closes the client's pooled direct connections and forgets its addresses.
+void lf_s3_direct_free(lf_s3 *s3);
 
 // --- s3_checksum.c ----------------------------------------------------------------------
 

@@ -1,0 +1,815 @@
+// SPDX-License-Identifier: MIT
+// This file contains the direct receive path: GETs of object bodies over our own HTTP/1.1
+// connections to a plain-http endpoint, with each body received by recv() straight into its
+// destination (the job's buffer, which becomes the caller's string). libcurl receives into a
+// buffer of its own and hands the bytes over in a callback, one more copy of every byte.
+// Other requests, https endpoints and proxies go through libcurl (s3_engine.c).
+//
+// An attempt: resolve the host (cached for DNS_TTL_US), connect without blocking, send the
+// signed request, read the response head (lines go through the engine's header parser, so
+// both paths judge a response alike), then the body framed by Content-Length, chunked coding
+// or the end of the connection. A connection that can carry another request goes back to a
+// small pool keyed by host; a pooled connection the server closed meanwhile is noticed at
+// the first send or read and replaced by a new one without counting an attempt.
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/timeutil.h"
+#include "s3/s3_internal.h"
+
+#define HEAD_MAX ((size_t)64 << 10)     // a response head larger than this is refused
+#define SCRATCH ((size_t)256 << 10)     // bodies that do not go straight to a job's buffer
+#define POOL_MAX 64                     // idle connections kept
+#define POOL_IDLE_US (20LL * 1000000)   // an idle connection older than this is closed
+#define DNS_TTL_US (30LL * 1000000)
+#define DNS_SLOTS 4
+#define READS_PER_STEP 64               // recv calls on one connection before the next one
+
+typedef enum dphase { D_CONNECT, D_SEND, D_HEAD, D_BODY } dphase;
+typedef enum dframe { F_LENGTH, F_CHUNKED, F_CLOSE } dframe;
+typedef enum cstate { C_SIZE, C_EXT, C_DATA, C_DATA_END, C_TRAILER, C_DONE } cstate;
+
+struct s3_dconn {
+  int fd;
+  char *key;            // "host:port" as in the Host header: the pool's key
+  bool reused;          // came from the pool (may have been closed by the server)
+  dphase phase;
+  int64_t connect_deadline_us;
+  size_t req_pos;       // bytes of x->dreq sent
+  char *head;           // the response head as it arrives
+  size_t head_len, head_cap;
+  bool any_byte;        // a byte of the response arrived
+  dframe frame;
+  uint64_t left;        // F_LENGTH: body bytes still to come
+  bool keep_alive;      // the connection may carry another request
+  bool complete;        // the body is whole
+  cstate cs;            // F_CHUNKED
+  uint64_t csize;
+  int cdigits;
+  size_t cline;
+};
+
+typedef struct pooled {
+  int fd;
+  char *key;
+  int64_t since_us;
+} pooled;
+
+typedef struct dns_entry {
+  char *host;           // as in the Host header
+  struct sockaddr_storage sa;
+  socklen_t len;
+  int64_t at_us;
+} dns_entry;
+
+struct s3_direct {
+  pooled pool[POOL_MAX];
+  size_t npool;
+  dns_entry dns[DNS_SLOTS];
+  size_t dns_next;
+};
+
+// --- the client's pool and address cache -------------------------------------------------
+
+static struct s3_direct *state(lf_s3 *s3)
+{
+  if (s3->direct == NULL) {
+    s3->direct = lf_xcalloc(1, sizeof(*s3->direct));
+  }
+  return s3->direct;
+}
+
+void lf_s3_direct_free(lf_s3 *s3)
+{
+  struct s3_direct *d = s3->direct;
+  if (d == NULL) {
+    return;
+  }
+  for (size_t i = 0; i < d->npool; i++) {
+    close(d->pool[i].fd); // plain TCP: closing a child's copy leaves the parent's open
+    lf_free(d->pool[i].key);
+  }
+  for (size_t i = 0; i < DNS_SLOTS; i++) {
+    lf_free(d->dns[i].host);
+  }
+  lf_free(d);
+  s3->direct = NULL;
+}
+
+static int pool_take(lf_s3 *s3, const char *key)
+{
+  struct s3_direct *d = state(s3);
+  int64_t now = lf_time_mono_us();
+  int fd = -1;
+  // Newest first: the most recently used connection is the likeliest to be alive.
+  for (size_t i = d->npool; i-- > 0;) {
+    pooled *p = &d->pool[i];
+    bool stale = now - p->since_us > POOL_IDLE_US;
+    bool match = fd < 0 && !stale && strcmp(p->key, key) == 0;
+    if (!match && !stale) {
+      continue;
+    }
+    if (match) {
+      fd = p->fd;
+    } else {
+      close(p->fd);
+    }
+    lf_free(p->key);
+    memmove(p, p + 1, (d->npool - i - 1) * sizeof(*p));
+    d->npool--;
+  }
+  return fd;
+}
+
+static void pool_put(lf_s3 *s3, const char *key, int fd)
+{
+  struct s3_direct *d = state(s3);
+  if (d->npool == POOL_MAX) {
+    close(d->pool[0].fd);
+    lf_free(d->pool[0].key);
+    memmove(d->pool, d->pool + 1, (POOL_MAX - 1) * sizeof(d->pool[0]));
+    d->npool--;
+  }
+  d->pool[d->npool++] = (pooled){fd, lf_xstrdup(key), lf_time_mono_us()};
+}
+
+// Splits "host", "host:port", "[v6]" or "[v6]:port" into `name` and `port` (80 by default).
+static bool split_authority(const char *auth, char *name, size_t cap, char port[8])
+{
+  const char *end, *colon;
+  if (auth[0] == '[') {
+    end = strchr(auth, ']');
+    if (end == NULL) {
+      return false;
+    }
+    colon = end[1] == ':' ? end + 1 : NULL;
+    auth++;
+  } else {
+    colon = strrchr(auth, ':');
+    end = colon != NULL ? colon : auth + strlen(auth);
+  }
+  size_t n = (size_t)(end - auth);
+  if (n == 0 || n >= cap) {
+    return false;
+  }
+  memcpy(name, auth, n);
+  name[n] = '\0';
+  snprintf(port, 8, "%s", colon != NULL && colon[1] != '\0' ? colon + 1 : "80");
+  return true;
+}
+
+// The address of `host` (cached). getaddrinfo blocks, once per host and DNS_TTL_US; an
+// address literal, the usual case for a store on a private network, costs nothing.
+static bool resolve(lf_s3 *s3, const char *host, struct sockaddr_storage *sa, socklen_t *len,
+                    char *why, size_t whycap)
+{
+  struct s3_direct *d = state(s3);
+  int64_t now = lf_time_mono_us();
+  for (size_t i = 0; i < DNS_SLOTS; i++) {
+    dns_entry *c = &d->dns[i];
+    if (c->host != NULL && strcmp(c->host, host) == 0 && now - c->at_us < DNS_TTL_US) {
+      *sa = c->sa;
+      *len = c->len;
+      return true;
+    }
+  }
+  char name[256], port[8];
+  if (!split_authority(host, name, sizeof(name), port)) {
+    snprintf(why, whycap, "cannot parse the host '%s'", host);
+    return false;
+  }
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
+  struct addrinfo *res = NULL;
+  int rc = getaddrinfo(name, port, &hints, &res);
+  if (rc != 0 || res == NULL) {
+    snprintf(why, whycap, "cannot resolve '%.200s': %s", name, gai_strerror(rc));
+    return false;
+  }
+  memcpy(sa, res->ai_addr, res->ai_addrlen);
+  *len = (socklen_t)res->ai_addrlen;
+  freeaddrinfo(res);
+  dns_entry *c = &d->dns[d->dns_next++ % DNS_SLOTS];
+  lf_free(c->host);
+  *c = (dns_entry){.host = lf_xstrdup(host), .sa = *sa, .len = *len, .at_us = now};
+  return true;
+}
+
+static void forget_address(lf_s3 *s3, const char *host)
+{
+  struct s3_direct *d = state(s3);
+  for (size_t i = 0; i < DNS_SLOTS; i++) {
+    if (d->dns[i].host != NULL && strcmp(d->dns[i].host, host) == 0) {
+      d->dns[i].at_us = 0;
+    }
+  }
+}
+
+// --- the engine's list of direct transfers -----------------------------------------------
+
+static void list_add(s3_engine *e, s3_xfer *x)
+{
+  if (e->ndirect == e->capdirect) {
+    e->capdirect = e->capdirect != 0 ? 2 * e->capdirect : 16;
+    e->direct = lf_xrealloc(e->direct, e->capdirect * sizeof(*e->direct));
+    e->dfds = lf_xrealloc(e->dfds, e->capdirect * sizeof(*e->dfds));
+    e->dsnap = lf_xrealloc(e->dsnap, e->capdirect * sizeof(*e->dsnap));
+  }
+  e->direct[e->ndirect++] = x;
+}
+
+static void list_remove(s3_engine *e, s3_xfer *x)
+{
+  for (size_t i = 0; i < e->ndirect; i++) {
+    if (e->direct[i] == x) {
+      e->direct[i] = e->direct[--e->ndirect];
+      return;
+    }
+  }
+}
+
+void lf_s3_direct_engine_free(s3_engine *e)
+{
+  lf_free(e->direct);
+  lf_free(e->dfds);
+  lf_free(e->dsnap);
+  lf_free(e->scratch);
+  e->direct = NULL;
+  e->dfds = NULL;
+  e->dsnap = NULL;
+  e->scratch = NULL;
+  e->ndirect = e->capdirect = 0;
+}
+
+// --- one attempt --------------------------------------------------------------------------
+
+bool lf_s3_direct_wanted(const lf_s3 *s3, const s3_xfer *x)
+{
+  return s3->opts.receive == LF_S3_RECEIVE_DIRECT && !s3->proxied && x->to_job &&
+         strcmp(x->method, "GET") == 0 && strcmp(s3->scheme, "http") == 0;
+}
+
+// Ends the attempt: the connection goes back to the pool if it can carry another request,
+// and the engine classifies the outcome (x->curl_errbuf says what failed).
+static void end(s3_engine *e, s3_xfer *x, CURLcode rc)
+{
+  s3_dconn *d = x->dconn;
+  bool reuse = rc == CURLE_OK && !x->sink_failed && d->phase == D_BODY && d->complete &&
+               d->keep_alive;
+  if (reuse) {
+    pool_put(e->s3, d->key, d->fd);
+  } else if (d->fd >= 0) {
+    close(d->fd);
+  }
+  lf_free(d->key);
+  lf_free(d->head);
+  lf_free(d);
+  x->dconn = NULL;
+  list_remove(e, x);
+  lf_s3_engine_finish(e, x, rc);
+}
+
+static void fail(s3_engine *e, s3_xfer *x, CURLcode rc, const char *what)
+{
+  snprintf(x->curl_errbuf, sizeof(x->curl_errbuf), "%s", what);
+  end(e, x, rc);
+}
+
+// Opens a new connection (non-blocking connect).
+static bool open_conn(s3_engine *e, s3_xfer *x)
+{
+  s3_dconn *d = x->dconn;
+  struct sockaddr_storage sa;
+  socklen_t len;
+  char why[CURL_ERROR_SIZE];
+  if (!resolve(e->s3, d->key, &sa, &len, why, sizeof(why))) {
+    fail(e, x, CURLE_COULDNT_RESOLVE_HOST, why);
+    return false;
+  }
+  d->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (d->fd < 0) {
+    char what[160];
+    snprintf(what, sizeof(what), "cannot create a socket: %s", strerror(errno));
+    fail(e, x, CURLE_COULDNT_CONNECT, what);
+    return false;
+  }
+  int one = 1;
+  (void)setsockopt(d->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  (void)setsockopt(d->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+  d->reused = false;
+  d->phase = D_CONNECT;
+  d->connect_deadline_us = lf_time_mono_us() + (int64_t)e->s3->opts.connect_timeout_s * 1000000;
+  if (connect(d->fd, (struct sockaddr *)&sa, len) != 0 && errno != EINPROGRESS) {
+    forget_address(e->s3, d->key);
+    char what[CURL_ERROR_SIZE];
+    snprintf(what, sizeof(what), "cannot connect to %s: %s", d->key, strerror(errno));
+    fail(e, x, CURLE_COULDNT_CONNECT, what);
+    return false;
+  }
+  return true;
+}
+
+// A pooled connection turned out closed before any answer: start over on a new one. The
+// request was not processed (no byte of an answer came), and a GET may be sent again anyway.
+static void replace_stale(s3_engine *e, s3_xfer *x)
+{
+  s3_dconn *d = x->dconn;
+  close(d->fd);
+  d->fd = -1;
+  d->req_pos = 0;
+  d->head_len = 0;
+  d->any_byte = false;
+  if (open_conn(e, x)) {
+    x->progress_at_us = lf_time_mono_us();
+  }
+}
+
+void lf_s3_direct_start(s3_engine *e, s3_xfer *x)
+{
+  s3_dconn *d = lf_xcalloc(1, sizeof(*d));
+  d->fd = -1;
+  d->key = lf_xstrdup(x->dhost);
+  x->dconn = d;
+  x->progress_at_us = lf_time_mono_us();
+  x->progress_bytes = 0;
+  list_add(e, x);
+  d->fd = pool_take(e->s3, d->key);
+  if (d->fd >= 0) {
+    d->reused = true;
+    d->phase = D_SEND;
+    return;
+  }
+  (void)open_conn(e, x);
+}
+
+// Hands body bytes to the engine's sink (the job's buffer or file, or the error document).
+static bool deliver(s3_engine *e, s3_xfer *x, const char *p, size_t n)
+{
+  if (n == 0) {
+    return true;
+  }
+  if (lf_s3_on_write((char *)p, 1, n, x) != n) {
+    end(e, x, CURLE_WRITE_ERROR); // x->err says why
+    return false;
+  }
+  return true;
+}
+
+static int hexval(char c)
+{
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  c = (char)(c | 0x20);
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+// Decodes chunked coding; false (the attempt ended) on a malformed stream or a sink failure.
+static bool dechunk(s3_engine *e, s3_xfer *x, const char *p, size_t n)
+{
+  s3_dconn *d = x->dconn;
+  size_t i = 0;
+  while (i < n) {
+    char c = p[i];
+    switch (d->cs) {
+    case C_SIZE: {
+      int v = hexval(c);
+      if (v >= 0 && d->cdigits < 15) {
+        d->csize = d->csize * 16 + (uint64_t)v;
+        d->cdigits++;
+        i++;
+        break;
+      }
+      if (d->cdigits == 0 || v >= 0) {
+        fail(e, x, CURLE_WEIRD_SERVER_REPLY, "a malformed chunk size in the answer");
+        return false;
+      }
+      d->cs = C_EXT; // ";extensions" or the line's end
+      break;
+    }
+    case C_EXT:
+      i++;
+      if (c == '\n') {
+        d->cs = d->csize == 0 ? C_TRAILER : C_DATA;
+        d->cline = 0;
+      }
+      break;
+    case C_DATA: {
+      size_t k = n - i < d->csize ? n - i : (size_t)d->csize;
+      if (!deliver(e, x, p + i, k)) {
+        return false;
+      }
+      i += k;
+      d->csize -= k;
+      if (d->csize == 0) {
+        d->cs = C_DATA_END;
+        d->cline = 0;
+      }
+      break;
+    }
+    case C_DATA_END: // "\r\n" after a chunk's data
+      i++;
+      if (c == '\n') {
+        d->cs = C_SIZE;
+        d->cdigits = 0;
+      } else if (c != '\r' || d->cline++ > 0) {
+        fail(e, x, CURLE_WEIRD_SERVER_REPLY, "a chunk of the answer is longer than its size");
+        return false;
+      }
+      break;
+    case C_TRAILER: // trailer fields up to an empty line
+      i++;
+      if (c == '\n') {
+        if (d->cline == 0) {
+          d->cs = C_DONE;
+          d->complete = true;
+        }
+        d->cline = 0;
+      } else if (c != '\r') {
+        d->cline++;
+      }
+      break;
+    case C_DONE:
+      d->keep_alive = false; // bytes after the end: do not trust the connection
+      return true;
+    }
+  }
+  return true;
+}
+
+// Feeds body bytes that came through a buffer (the head's tail or the scratch buffer).
+static bool feed(s3_engine *e, s3_xfer *x, const char *p, size_t n)
+{
+  s3_dconn *d = x->dconn;
+  switch (d->frame) {
+  case F_LENGTH: {
+    size_t k = n < d->left ? n : (size_t)d->left;
+    if (!deliver(e, x, p, k)) {
+      return false;
+    }
+    d->left -= k;
+    if (k < n) {
+      d->keep_alive = false;
+    }
+    d->complete = d->left == 0;
+    return true;
+  }
+  case F_CHUNKED:
+    return dechunk(e, x, p, n);
+  case F_CLOSE:
+    return deliver(e, x, p, n);
+  }
+  return true;
+}
+
+static bool has_token(const char *v, size_t n, const char *token)
+{
+  size_t tl = strlen(token);
+  for (size_t i = 0; i + tl <= n; i++) {
+    if (strncasecmp(v + i, token, tl) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Parses a complete head of `n` bytes (through its empty line). Returns false when the
+// attempt ended; *interim is set for a 1xx answer, to be skipped.
+static bool parse_head(s3_engine *e, s3_xfer *x, size_t n, bool *interim)
+{
+  s3_dconn *d = x->dconn;
+  char *h = d->head;
+  *interim = false;
+  if (n < 12 || strncmp(h, "HTTP/1.", 7) != 0 || (h[7] != '0' && h[7] != '1')) {
+    fail(e, x, CURLE_WEIRD_SERVER_REPLY, "the answer is not HTTP/1.x");
+    return false;
+  }
+  d->keep_alive = h[7] == '1';
+  bool chunked = false;
+  for (size_t pos = 0; pos < n;) {
+    char *nl = memchr(h + pos, '\n', n - pos);
+    size_t ll = (size_t)(nl - (h + pos)) + 1;
+    char *line = h + pos;
+    if (pos > 0 && ll > 2 && strncasecmp(line, "Transfer-Encoding:", 18) == 0) {
+      chunked = has_token(line + 18, ll - 18, "chunked");
+    } else if (pos > 0 && ll > 2 && strncasecmp(line, "Connection:", 11) == 0) {
+      if (has_token(line + 11, ll - 11, "close")) {
+        d->keep_alive = false;
+      } else if (has_token(line + 11, ll - 11, "keep-alive")) {
+        d->keep_alive = true;
+      }
+    }
+    if (lf_s3_on_header(line, 1, ll, x) != ll) {
+      end(e, x, CURLE_WRITE_ERROR); // on_headers refused the response; x->err says why
+      return false;
+    }
+    if (pos == 0 && x->http_status >= 100 && x->http_status < 200) {
+      if (x->http_status == 101) {
+        fail(e, x, CURLE_WEIRD_SERVER_REPLY, "the server switched protocols");
+        return false;
+      }
+      *interim = true;
+      return true;
+    }
+    pos += ll;
+  }
+  long st = x->http_status;
+  if (st == 204 || st == 304) {
+    d->frame = F_LENGTH;
+    d->left = 0;
+  } else if (chunked) {
+    d->frame = F_CHUNKED;
+    d->cs = C_SIZE;
+    d->cdigits = 0;
+    d->csize = 0;
+  } else if (x->has_content_length) {
+    d->frame = F_LENGTH;
+    d->left = x->content_length;
+  } else {
+    d->frame = F_CLOSE;
+    d->keep_alive = false;
+  }
+  d->complete = d->frame == F_LENGTH && d->left == 0;
+  return true;
+}
+
+// Looks for the end of the head in what arrived; parses it and moves on to the body.
+static bool take_head(s3_engine *e, s3_xfer *x, size_t searched_from)
+{
+  s3_dconn *d = x->dconn;
+  for (;;) {
+    size_t from = searched_from > 3 ? searched_from - 3 : 0;
+    char *end_mark = NULL;
+    for (size_t i = from; i + 4 <= d->head_len && end_mark == NULL; i++) {
+      if (memcmp(d->head + i, "\r\n\r\n", 4) == 0) {
+        end_mark = d->head + i;
+      }
+    }
+    if (end_mark == NULL) {
+      if (d->head_len >= HEAD_MAX) {
+        fail(e, x, CURLE_WEIRD_SERVER_REPLY, "the answer's head is larger than 64 KiB");
+        return false;
+      }
+      return true;
+    }
+    size_t n = (size_t)(end_mark - d->head) + 4;
+    bool interim;
+    if (!parse_head(e, x, n, &interim)) {
+      return false;
+    }
+    size_t rest = d->head_len - n;
+    memmove(d->head, d->head + n, rest);
+    d->head_len = rest;
+    if (interim) {
+      searched_from = 0;
+      continue;
+    }
+    d->phase = D_BODY;
+    d->head_len = 0;
+    return feed(e, x, d->head, rest);
+  }
+}
+
+// The body's destination when it can be received into directly: a 2xx body of a job held in
+// memory, with room for all that is announced.
+static char *direct_dest(const s3_xfer *x, uint64_t want)
+{
+  if (!x->to_job || x->http_status < 200 || x->http_status >= 300 ||
+      (x->job_fd != NULL && *x->job_fd >= 0) || *x->job_buf == NULL) {
+    return NULL;
+  }
+  uint64_t cap = x->job_size != NULL ? *x->job_size : 0;
+  uint64_t off = x->dst_off + x->got;
+  if (!x->has_content_length || off > cap || cap - off < want) {
+    return NULL; // the sink's own checks report it
+  }
+  return *x->job_buf + off;
+}
+
+// The connection ended (EOF) in the middle of the attempt.
+static void ended(s3_engine *e, s3_xfer *x)
+{
+  s3_dconn *d = x->dconn;
+  if (d->phase == D_BODY && d->frame == F_CLOSE) {
+    d->complete = true;
+    end(e, x, CURLE_OK);
+  } else if (d->phase == D_BODY) {
+    char what[160];
+    if (d->frame == F_LENGTH) {
+      snprintf(what, sizeof(what), "the connection closed after %llu of %llu body bytes",
+               (unsigned long long)(x->content_length - d->left),
+               (unsigned long long)x->content_length);
+    } else {
+      snprintf(what, sizeof(what), "the connection closed in the middle of the chunked body");
+    }
+    fail(e, x, CURLE_PARTIAL_FILE, what);
+  } else if (d->reused && !d->any_byte) {
+    replace_stale(e, x);
+  } else {
+    fail(e, x, CURLE_GOT_NOTHING, "the server closed the connection without an answer");
+  }
+}
+
+static void recv_error(s3_engine *e, s3_xfer *x, int err)
+{
+  s3_dconn *d = x->dconn;
+  if (d->reused && !d->any_byte && (err == ECONNRESET || err == EPIPE)) {
+    replace_stale(e, x);
+    return;
+  }
+  char what[160];
+  snprintf(what, sizeof(what), "cannot receive: %s", strerror(err));
+  fail(e, x, CURLE_RECV_ERROR, what);
+}
+
+static void step_connect(s3_engine *e, s3_xfer *x)
+{
+  s3_dconn *d = x->dconn;
+  int soerr = 0;
+  socklen_t sl = sizeof(soerr);
+  if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0) {
+    soerr = errno;
+  }
+  if (soerr != 0) {
+    forget_address(e->s3, d->key);
+    char what[CURL_ERROR_SIZE];
+    snprintf(what, sizeof(what), "cannot connect to %s: %s", d->key, strerror(soerr));
+    fail(e, x, CURLE_COULDNT_CONNECT, what);
+    return;
+  }
+  d->phase = D_SEND;
+}
+
+static void step_send(s3_engine *e, s3_xfer *x)
+{
+  s3_dconn *d = x->dconn;
+  while (d->req_pos < x->dreq_len) {
+    ssize_t w = send(d->fd, x->dreq + d->req_pos, x->dreq_len - d->req_pos, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) {
+      continue;
+    }
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return;
+    }
+    if (w < 0) {
+      if (d->reused && (errno == EPIPE || errno == ECONNRESET)) {
+        replace_stale(e, x);
+        return;
+      }
+      char what[160];
+      snprintf(what, sizeof(what), "cannot send the request: %s", strerror(errno));
+      fail(e, x, CURLE_SEND_ERROR, what);
+      return;
+    }
+    d->req_pos += (size_t)w;
+    x->progress_at_us = lf_time_mono_us();
+  }
+  d->phase = D_HEAD;
+}
+
+static void step_recv(s3_engine *e, s3_xfer *x)
+{
+  s3_dconn *d = x->dconn;
+  for (int reads = 0; reads < READS_PER_STEP; reads++) {
+    ssize_t r;
+    if (d->phase == D_HEAD) {
+      if (d->head_cap - d->head_len < 4096 && d->head_cap < HEAD_MAX) {
+        d->head_cap = d->head_cap == 0 ? 16384 : d->head_cap * 2;
+        d->head = lf_xrealloc(d->head, d->head_cap);
+      }
+      r = recv(d->fd, d->head + d->head_len, d->head_cap - d->head_len, 0);
+      if (r > 0) {
+        size_t from = d->head_len;
+        d->head_len += (size_t)r;
+        d->any_byte = true;
+        x->progress_at_us = lf_time_mono_us();
+        if (!take_head(e, x, from)) {
+          return;
+        }
+      }
+    } else {
+      char *dst = d->frame == F_LENGTH ? direct_dest(x, d->left) : NULL;
+      if (dst != NULL) {
+        r = recv(d->fd, dst, (size_t)d->left, 0);
+        if (r > 0) {
+          x->got += (uint64_t)r;
+          d->left -= (uint64_t)r;
+          d->complete = d->left == 0;
+        }
+      } else {
+        if (e->scratch == NULL) {
+          e->scratch = lf_xmalloc(SCRATCH);
+        }
+        size_t want = SCRATCH;
+        if (d->frame == F_LENGTH && d->left < want) {
+          want = (size_t)d->left;
+        }
+        r = recv(d->fd, e->scratch, want, 0);
+        if (r > 0 && !feed(e, x, e->scratch, (size_t)r)) {
+          return;
+        }
+      }
+      if (r > 0) {
+        x->progress_at_us = lf_time_mono_us();
+      }
+    }
+    if (d->phase == D_BODY && d->complete) {
+      end(e, x, CURLE_OK);
+      return;
+    }
+    if (r == 0) {
+      ended(e, x);
+      return;
+    }
+    if (r < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        recv_error(e, x, errno);
+      }
+      return;
+    }
+  }
+}
+
+// Moves one transfer on as far as its socket allows.
+static void step(s3_engine *e, s3_xfer *x, short revents)
+{
+  s3_dconn *d = x->dconn;
+  if (d->phase == D_CONNECT) {
+    if ((revents & (POLLOUT | POLLERR | POLLHUP)) == 0) {
+      return;
+    }
+    step_connect(e, x);
+    if (x->dconn == NULL) {
+      return;
+    }
+  }
+  if (d->phase == D_SEND) {
+    step_send(e, x);
+    if (x->dconn == NULL || x->dconn->phase != D_HEAD) {
+      return;
+    }
+    d = x->dconn;
+  }
+  step_recv(e, x);
+}
+
+size_t lf_s3_direct_fds(s3_engine *e)
+{
+  for (size_t i = 0; i < e->ndirect; i++) {
+    s3_xfer *x = e->direct[i];
+    s3_dconn *d = x->dconn;
+    e->dsnap[i] = x;
+    e->dfds[i].fd = d->fd;
+    e->dfds[i].events = d->phase == D_CONNECT || d->phase == D_SEND ? CURL_WAIT_POLLOUT
+                                                                     : CURL_WAIT_POLLIN;
+    e->dfds[i].revents = 0;
+  }
+  return e->ndirect;
+}
+
+void lf_s3_direct_step(s3_engine *e, size_t nfds)
+{
+  // Each transfer appears once in the snapshot, so one that ends here is not met again.
+  for (size_t i = nfds; i-- > 0;) {
+    s3_xfer *x = e->dsnap[i];
+    short ev = (short)e->dfds[i].revents;
+    if (ev == 0) {
+      continue;
+    }
+    short pev = 0;
+    pev |= (ev & CURL_WAIT_POLLIN) ? POLLIN : 0;
+    pev |= (ev & CURL_WAIT_POLLOUT) ? POLLOUT : 0;
+    pev |= (ev & ~(CURL_WAIT_POLLIN | CURL_WAIT_POLLOUT | CURL_WAIT_POLLPRI)) ? POLLERR : 0;
+    step(e, x, pev != 0 ? pev : POLLERR);
+  }
+  // Deadlines: connecting too long, or no byte moving for the stall limit.
+  int64_t now = lf_time_mono_us();
+  for (size_t i = e->ndirect; i-- > 0;) {
+    s3_xfer *x = e->direct[i];
+    s3_dconn *d = x->dconn;
+    if (d->phase == D_CONNECT && now > d->connect_deadline_us) {
+      char what[CURL_ERROR_SIZE];
+      snprintf(what, sizeof(what), "connecting to %s timed out after %ld s", d->key,
+               e->s3->opts.connect_timeout_s);
+      fail(e, x, CURLE_OPERATION_TIMEDOUT, what);
+    } else if (now - x->progress_at_us > x->stall_limit_us) {
+      char what[96];
+      snprintf(what, sizeof(what), "stalled: no data for %lld s",
+               (long long)(x->stall_limit_us / 1000000));
+      lf_s3_sink_fail(x, true, what);
+      end(e, x, CURLE_ABORTED_BY_CALLBACK);
+    }
+  }
+}
