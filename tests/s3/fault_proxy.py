@@ -22,6 +22,18 @@ Fault kinds:
   truncate    forward, then send the headers and half the body, and close
   stall       forward, send the headers and half the body, then hang for 30 s
   stall_head  hang for 30 s before any answer
+HTTP framing (for the direct receive path and libcurl alike):
+  continue    a "100 Continue" interim answer, then the real one
+  close_after forward, answer without "Connection: close", then close the connection (the
+              client's next request on it finds it closed)
+  500chunked  500 InternalError, the document in chunked coding (an extension, a trailer)
+  403chunked  the same with 403 AccessDenied
+  http10      an HTTP/1.0 503 without Content-Length, ended by closing the connection
+  garbage     a line that is not HTTP, then close
+  bighead     a 200 whose head is larger than 64 KiB, then close before the body
+  badchunk    a 500 in chunked coding whose chunk size is not hexadecimal, then close
+GET /__faults__ also reports "ports": how many client connections (by port) sent requests
+since the last POST, to check that connections are reused.
 """
 import http.client
 import http.server
@@ -37,6 +49,7 @@ lock = threading.Lock()
 rules = []
 hits = []
 requests_seen = 0
+ports = set()
 
 XML = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code><Message>%s</Message>'
        '<RequestId>fault-proxy</RequestId></Error>')
@@ -79,10 +92,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with lock:
                 rules = [dict(r) for r in new]
                 hits.clear()
+                ports.clear()
             self.reply(200, b"ok", "text/plain")
         else:
             with lock:
-                doc = {"hits": list(hits), "requests": requests_seen}
+                doc = {"hits": list(hits), "requests": requests_seen, "ports": len(ports)}
             self.reply(200, json.dumps(doc).encode(), "application/json")
 
     def hang_up(self, reset):
@@ -108,8 +122,45 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/__faults__"):
             return self.control()
         line = "%s %s" % (self.command, self.path)
+        with lock:
+            ports.add(self.client_address[1])
         fault = take_fault(line)
         body = self.read_body()
+        if fault in ("500chunked", "403chunked"):
+            code, name, msg = ((500, "InternalError", "injected") if fault == "500chunked"
+                               else (403, "AccessDenied", "Access Denied"))
+            doc = (XML % (name, msg)).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            out = b""
+            for i in range(0, len(doc), 7):
+                piece = doc[i:i + 7]
+                out += b"%x%s\r\n%s\r\n" % (len(piece), b";n=1" if i == 0 else b"", piece)
+            self.wfile.write(out + b"0\r\nx-end: 1\r\n\r\n")
+            return
+        if fault == "http10":
+            doc = (XML % ("SlowDown", "Please reduce your request rate.")).encode()
+            self.wfile.write(b"HTTP/1.0 503 Service Unavailable\r\n"
+                             b"Content-Type: application/xml\r\n\r\n" + doc)
+            self.wfile.flush()
+            return self.hang_up(False)
+        if fault == "garbage":
+            self.wfile.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+            self.wfile.flush()
+            return self.hang_up(False)
+        if fault == "bighead":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nX-Pad: " + b"a" * 70000 + b"\r\n\r\n")
+            self.wfile.flush()
+            return self.hang_up(False)
+        if fault == "badchunk":
+            self.wfile.write(b"HTTP/1.1 500 Internal Server Error\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
+            self.wfile.flush()
+            return self.hang_up(False)
+        if fault == "continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if fault in ("drop", "reset"):
             return self.hang_up(fault == "reset")
         if fault == "stall_head":
@@ -139,6 +190,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 time.sleep(30)
             return self.hang_up(False)
         self.wfile.write(data)
+        if fault == "close_after":
+            self.wfile.flush()
+            self.hang_up(False)
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = handle_any
 

@@ -49,6 +49,22 @@ static int hits(void)
   return n;
 }
 
+// How many client connections sent requests through the proxy since the last set_faults.
+static int ports(void)
+{
+  char url[128];
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/__faults__", proxy_port);
+  lf_aws_http_resp r;
+  lf_err err = {0};
+  int n = -1;
+  if (lf_aws_http_fetch("GET", url, NULL, 5000, 1 << 20, &r, &err) == LF_OK) {
+    const char *p = strstr(r.body, "\"ports\": ");
+    n = p != NULL ? atoi(p + 9) : -1;
+  }
+  lf_free(r.body);
+  return n;
+}
+
 static char *pattern(size_t n, unsigned seed)
 {
   char *p = lf_xmalloc(n > 0 ? n : 1);
@@ -181,6 +197,60 @@ static void test_permanent_and_exhausted(lf_s3 *s3, lf_s3 *direct)
   set_faults("[]");
 }
 
+// How answers are framed, and connections kept: both receive paths (the direct one and
+// libcurl) read every framing S3-compatible servers use, retry what is garbled, and never
+// spend an attempt on a kept connection the server closed meanwhile.
+static void test_http_framing(lf_s3 *s3, lf_s3 *direct, const char *ep, lf_s3_receive rx)
+{
+  lf_err err = {0};
+  const char *value = "framed value";
+  size_t vn = strlen(value);
+  CHECK_EQ_INT(lf_s3_put(direct, BUCKET, "fr", value, vn, false, NULL, &err), LF_OK);
+  // Transient answers in every framing: retried, then the object.
+  const char *kinds[] = {"continue", "500chunked", "http10", "garbage", "bighead", "badchunk"};
+  for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+    char rules[256];
+    snprintf(rules, sizeof(rules), "[{\"match\": \"GET /lf-faults/fr\", \"fault\": \"%s\", "
+                                   "\"times\": 1}]", kinds[i]);
+    set_faults(rules);
+    bool ok = get_equals(s3, "fr", value, vn, &err);
+    if (!ok) {
+      fprintf(stderr, "framing %s: %s\n", kinds[i], err.msg);
+    }
+    CHECK(ok);
+    CHECK_EQ_INT(hits(), 1);
+    lf_err_clear(&err);
+  }
+  // A chunked error document is decoded: S3's code and message reach the error.
+  set_faults("[{\"match\": \"GET /lf-faults/fr\", \"fault\": \"403chunked\", \"times\": 1}]");
+  char *got = NULL;
+  size_t len = 0;
+  CHECK_EQ_INT(lf_s3_get(s3, BUCKET, "fr", 0, &got, &len, &err), LF_ERR_STORE);
+  CHECK_STR(err.msg, "cannot get 's3://lf-faults/fr' (403 AccessDenied: Access Denied)");
+  CHECK(got == NULL);
+  lf_err_clear(&err);
+  // Kept connections: three GETs one after another use one connection.
+  lf_s3_opts o = {.endpoint = ep, .region = "us-east-1", .max_attempts = 1, .receive = rx};
+  lf_s3 *one = lf_s3_new(&o, &err);
+  set_faults("[]");
+  for (int i = 0; i < 3; i++) {
+    CHECK(get_equals(one, "fr", value, vn, &err));
+  }
+  CHECK_EQ_INT(ports(), 1);
+  // The server closes a kept connection after an answer: with one attempt allowed, the
+  // next GET still succeeds, on a new connection.
+  set_faults("[{\"match\": \"GET /lf-faults/fr\", \"fault\": \"close_after\", \"times\": 1}]");
+  CHECK(get_equals(one, "fr", value, vn, &err));
+  CHECK(get_equals(one, "fr", value, vn, &err));
+  if (err.code != LF_OK) {
+    fprintf(stderr, "after close: %s\n", err.msg);
+  }
+  CHECK_EQ_INT(hits(), 1);
+  CHECK_EQ_INT(ports(), 2);
+  lf_s3_free(one);
+  set_faults("[]");
+}
+
 // Children of fork() (tasks of the fork server) use one client made before the fork: each
 // must get its own connections, or the answers to siblings' requests interleave on the
 // shared sockets. The proxy keeps connections alive, as S3 does (moto alone closes them).
@@ -276,12 +346,19 @@ int main(void)
     lf_s3_opts po = {.endpoint = ep, .region = "us-east-1"};
     lf_s3_opts mo = {.endpoint = direct_ep, .region = "us-east-1"};
     lf_err err = {0};
+    lf_s3_opts co = {.endpoint = ep, .region = "us-east-1", .receive = LF_S3_RECEIVE_CURL};
     lf_s3 *s3 = lf_s3_new(&po, &err);
+    lf_s3 *s3c = lf_s3_new(&co, &err); // GETs through libcurl instead of the direct path
     lf_s3 *direct = lf_s3_new(&mo, &err);
     CHECK_EQ_INT(lf_s3_create_bucket(direct, BUCKET, &err), LF_OK);
     test_transient_gets(s3, direct);
+    test_transient_gets(s3c, direct);
     test_transient_puts(s3, direct);
     test_permanent_and_exhausted(s3, direct);
+    test_permanent_and_exhausted(s3c, direct);
+    test_http_framing(s3, direct, ep, LF_S3_RECEIVE_DIRECT);
+    test_http_framing(s3c, direct, ep, LF_S3_RECEIVE_CURL);
+    lf_s3_free(s3c);
     test_fork(ep);
     test_unreachable();
     lf_s3_free(s3);
