@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// A fast S3 client on libcurl's multi interface: many requests in flight on one thread,
+// A fast S3 client on libcurl's multi interface (GET bodies from plain-http endpoints over its
+// own HTTP/1.1 connections, received in place): many requests in flight on one thread,
 // signed with SigV4 (aws/), retried when the failure is transient, and verified.
 //
 //   lf_s3 *s3 = lf_s3_new(NULL, &err);              // credentials, region, endpoint as AWS tools

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Private to s3/: the client struct, the transfer (one HTTP request with its retries) and the
 // engine that runs transfers on libcurl's multi interface. s3_client.c builds and signs
-// requests, s3_engine.c runs them, s3_ops.c turns operations into transfers (ranged parts,
-// multipart uploads) and s3_list.c pages through listings.
+// requests, s3_engine.c runs them (s3_direct.c those GETs it receives itself), s3_ops.c turns
+// operations into transfers (ranged parts, multipart uploads) and s3_list.c pages through
+// listings.
 #pragma once
 
 #include <curl/curl.h>
