@@ -66,6 +66,10 @@ fuzz: deps $(FUZZ_DIR)/CMakeCache.txt
 	mkdir -p $(FUZZ_DIR)/corpus-s3-xml
 	./$(FUZZ_DIR)/fuzz/fuzz_s3_xml $(FUZZ_DIR)/corpus-s3-xml tests/fuzz/seeds/s3_xml \
 	  -max_total_time=$(or $(FUZZ_TIME),600) -max_len=4096
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_http1
+	mkdir -p $(FUZZ_DIR)/corpus-http1
+	./$(FUZZ_DIR)/fuzz/fuzz_http1 $(FUZZ_DIR)/corpus-http1 tests/fuzz/seeds/http1 \
+	  -max_total_time=$(or $(FUZZ_TIME),600) -max_len=4096
 
 # A short seeded run for CI: any crash fails the suite.
 fuzz-smoke: deps $(FUZZ_DIR)/CMakeCache.txt
@@ -76,6 +80,10 @@ fuzz-smoke: deps $(FUZZ_DIR)/CMakeCache.txt
 	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_s3_xml
 	mkdir -p $(FUZZ_DIR)/corpus-s3-xml
 	./$(FUZZ_DIR)/fuzz/fuzz_s3_xml $(FUZZ_DIR)/corpus-s3-xml tests/fuzz/seeds/s3_xml \
+	  -seed=1 -max_total_time=$(FUZZ_SECONDS) -max_len=4096
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_http1
+	mkdir -p $(FUZZ_DIR)/corpus-http1
+	./$(FUZZ_DIR)/fuzz/fuzz_http1 $(FUZZ_DIR)/corpus-http1 tests/fuzz/seeds/http1 \
 	  -seed=1 -max_total_time=$(FUZZ_SECONDS) -max_len=4096
 
 bench: build

@@ -25,6 +25,7 @@
 
 #include "core/alloc.h"
 #include "core/timeutil.h"
+#include "s3/s3_http1.h"
 #include "s3/s3_internal.h"
 
 #define HEAD_MAX ((size_t)64 << 10)     // a response head larger than this is refused
@@ -32,16 +33,19 @@
 #define POOL_MAX 64                     // idle connections kept
 #define POOL_IDLE_US (20LL * 1000000)   // an idle connection older than this is closed
 #define DNS_TTL_US (30LL * 1000000)
-#define DNS_SLOTS 4
+#define DNS_SLOTS 16
+#define ADDRS 4                         // addresses of a host tried in turn
 #define READS_PER_STEP 64               // recv calls on one connection before the next one
 
 typedef enum dphase { D_CONNECT, D_SEND, D_HEAD, D_BODY } dphase;
 typedef enum dframe { F_LENGTH, F_CHUNKED, F_CLOSE } dframe;
-typedef enum cstate { C_SIZE, C_EXT, C_DATA, C_DATA_END, C_TRAILER, C_DONE } cstate;
 
 struct s3_dconn {
   int fd;
   char *key;            // "host:port" as in the Host header: the pool's key
+  struct sockaddr_storage addr[ADDRS]; // the host's addresses, tried in turn
+  socklen_t addr_len[ADDRS];
+  size_t naddr, iaddr;
   bool reused;          // came from the pool (may have been closed by the server)
   dphase phase;
   int64_t connect_deadline_us;
@@ -53,10 +57,7 @@ struct s3_dconn {
   uint64_t left;        // F_LENGTH: body bytes still to come
   bool keep_alive;      // the connection may carry another request
   bool complete;        // the body is whole
-  cstate cs;            // F_CHUNKED
-  uint64_t csize;
-  int cdigits;
-  size_t cline;
+  lf_http_chunks chunks; // F_CHUNKED
 };
 
 typedef struct pooled {
@@ -67,8 +68,9 @@ typedef struct pooled {
 
 typedef struct dns_entry {
   char *host;           // as in the Host header
-  struct sockaddr_storage sa;
-  socklen_t len;
+  struct sockaddr_storage addr[ADDRS];
+  socklen_t addr_len[ADDRS];
+  size_t naddr;
   int64_t at_us;
 } dns_entry;
 
@@ -120,7 +122,15 @@ static int pool_take(lf_s3 *s3, const char *key)
       continue;
     }
     if (match) {
-      fd = p->fd;
+      // An idle connection must have nothing to read: data (a late answer, a 408) or an
+      // end would otherwise be taken for the next request's answer.
+      char c;
+      ssize_t r = recv(p->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        fd = p->fd;
+      } else {
+        close(p->fd);
+      }
     } else {
       close(p->fd);
     }
@@ -168,39 +178,58 @@ static bool split_authority(const char *auth, char *name, size_t cap, char port[
   return true;
 }
 
-// The address of `host` (cached). getaddrinfo blocks, once per host and DNS_TTL_US; an
-// address literal, the usual case for a store on a private network, costs nothing.
-static bool resolve(lf_s3 *s3, const char *host, struct sockaddr_storage *sa, socklen_t *len,
-                    char *why, size_t whycap)
+// Fills the connection's addresses for its host (cached). getaddrinfo blocks, once per host
+// and DNS_TTL_US; an address literal, the usual case for a store on a private network, costs
+// nothing. A slow lookup does not count against the other transfers' stall limits.
+static bool resolve(s3_engine *e, s3_dconn *c, char *why, size_t whycap)
 {
-  struct s3_direct *d = state(s3);
+  struct s3_direct *d = state(e->s3);
   int64_t now = lf_time_mono_us();
   for (size_t i = 0; i < DNS_SLOTS; i++) {
-    dns_entry *c = &d->dns[i];
-    if (c->host != NULL && strcmp(c->host, host) == 0 && now - c->at_us < DNS_TTL_US) {
-      *sa = c->sa;
-      *len = c->len;
+    dns_entry *en = &d->dns[i];
+    if (en->host != NULL && strcmp(en->host, c->key) == 0 && now - en->at_us < DNS_TTL_US) {
+      memcpy(c->addr, en->addr, sizeof(c->addr));
+      memcpy(c->addr_len, en->addr_len, sizeof(c->addr_len));
+      c->naddr = en->naddr;
+      c->iaddr = 0;
       return true;
     }
   }
   char name[256], port[8];
-  if (!split_authority(host, name, sizeof(name), port)) {
-    snprintf(why, whycap, "cannot parse the host '%s'", host);
+  if (!split_authority(c->key, name, sizeof(name), port)) {
+    snprintf(why, whycap, "cannot parse the host '%.200s'", c->key);
     return false;
   }
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
   struct addrinfo *res = NULL;
   int rc = getaddrinfo(name, port, &hints, &res);
+  int64_t after = lf_time_mono_us();
+  for (size_t i = 0; i < e->ndirect; i++) {
+    s3_xfer *x = e->direct[i];
+    x->progress_at_us += after - now;
+  }
   if (rc != 0 || res == NULL) {
     snprintf(why, whycap, "cannot resolve '%.200s': %s", name, gai_strerror(rc));
     return false;
   }
-  memcpy(sa, res->ai_addr, res->ai_addrlen);
-  *len = (socklen_t)res->ai_addrlen;
+  c->naddr = 0;
+  c->iaddr = 0;
+  for (struct addrinfo *a = res; a != NULL && c->naddr < ADDRS; a = a->ai_next) {
+    if (a->ai_addrlen <= sizeof(c->addr[0])) {
+      memcpy(&c->addr[c->naddr], a->ai_addr, a->ai_addrlen);
+      c->addr_len[c->naddr++] = (socklen_t)a->ai_addrlen;
+    }
+  }
   freeaddrinfo(res);
-  dns_entry *c = &d->dns[d->dns_next++ % DNS_SLOTS];
-  lf_free(c->host);
-  *c = (dns_entry){.host = lf_xstrdup(host), .sa = *sa, .len = *len, .at_us = now};
+  if (c->naddr == 0) {
+    snprintf(why, whycap, "cannot resolve '%.200s': no usable address", name);
+    return false;
+  }
+  dns_entry *en = &d->dns[d->dns_next++ % DNS_SLOTS];
+  lf_free(en->host);
+  *en = (dns_entry){.host = lf_xstrdup(c->key), .naddr = c->naddr, .at_us = after};
+  memcpy(en->addr, c->addr, sizeof(c->addr));
+  memcpy(en->addr_len, c->addr_len, sizeof(c->addr_len));
   return true;
 }
 
@@ -284,43 +313,55 @@ static void fail(s3_engine *e, s3_xfer *x, CURLcode rc, const char *what)
   end(e, x, rc);
 }
 
-// Opens a new connection (non-blocking connect).
-static bool open_conn(s3_engine *e, s3_xfer *x)
+// Connects to the connection's next address without blocking; on an immediate refusal moves
+// on to the address after it. Returns whether the attempt is still alive.
+static bool connect_next(s3_engine *e, s3_xfer *x, int last_errno)
 {
   s3_dconn *d = x->dconn;
-  struct sockaddr_storage sa;
-  socklen_t len;
+  while (d->iaddr < d->naddr) {
+    struct sockaddr_storage *sa = &d->addr[d->iaddr];
+    socklen_t len = d->addr_len[d->iaddr++];
+    d->fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (d->fd < 0) {
+      last_errno = errno;
+      continue;
+    }
+    int one = 1;
+    (void)setsockopt(d->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    (void)setsockopt(d->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    d->reused = false;
+    d->phase = D_CONNECT;
+    d->connect_deadline_us =
+        lf_time_mono_us() + (int64_t)e->s3->opts.connect_timeout_s * 1000000;
+    if (connect(d->fd, (struct sockaddr *)sa, len) == 0 || errno == EINPROGRESS) {
+      return true;
+    }
+    last_errno = errno;
+    close(d->fd);
+    d->fd = -1;
+  }
+  forget_address(e->s3, d->key);
+  char what[CURL_ERROR_SIZE];
+  snprintf(what, sizeof(what), "cannot connect to %.200s: %s", d->key, strerror(last_errno));
+  fail(e, x, CURLE_COULDNT_CONNECT, what);
+  return false;
+}
+
+// Opens a new connection. Returns whether the attempt is still alive.
+static bool open_conn(s3_engine *e, s3_xfer *x)
+{
   char why[CURL_ERROR_SIZE];
-  if (!resolve(e->s3, d->key, &sa, &len, why, sizeof(why))) {
+  if (!resolve(e, x->dconn, why, sizeof(why))) {
     fail(e, x, CURLE_COULDNT_RESOLVE_HOST, why);
     return false;
   }
-  d->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (d->fd < 0) {
-    char what[160];
-    snprintf(what, sizeof(what), "cannot create a socket: %s", strerror(errno));
-    fail(e, x, CURLE_COULDNT_CONNECT, what);
-    return false;
-  }
-  int one = 1;
-  (void)setsockopt(d->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  (void)setsockopt(d->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-  d->reused = false;
-  d->phase = D_CONNECT;
-  d->connect_deadline_us = lf_time_mono_us() + (int64_t)e->s3->opts.connect_timeout_s * 1000000;
-  if (connect(d->fd, (struct sockaddr *)&sa, len) != 0 && errno != EINPROGRESS) {
-    forget_address(e->s3, d->key);
-    char what[CURL_ERROR_SIZE];
-    snprintf(what, sizeof(what), "cannot connect to %s: %s", d->key, strerror(errno));
-    fail(e, x, CURLE_COULDNT_CONNECT, what);
-    return false;
-  }
-  return true;
+  return connect_next(e, x, ECONNREFUSED);
 }
 
 // A pooled connection turned out closed before any answer: start over on a new one. The
 // request was not processed (no byte of an answer came), and a GET may be sent again anyway.
-static void replace_stale(s3_engine *e, s3_xfer *x)
+// Returns whether the attempt is still alive.
+static bool replace_stale(s3_engine *e, s3_xfer *x)
 {
   s3_dconn *d = x->dconn;
   close(d->fd);
@@ -328,9 +369,8 @@ static void replace_stale(s3_engine *e, s3_xfer *x)
   d->req_pos = 0;
   d->head_len = 0;
   d->any_byte = false;
-  if (open_conn(e, x)) {
-    x->progress_at_us = lf_time_mono_us();
-  }
+  x->progress_at_us = lf_time_mono_us();
+  return open_conn(e, x);
 }
 
 void lf_s3_direct_start(s3_engine *e, s3_xfer *x)
@@ -348,7 +388,7 @@ void lf_s3_direct_start(s3_engine *e, s3_xfer *x)
     d->phase = D_SEND;
     return;
   }
-  (void)open_conn(e, x);
+  (void)open_conn(e, x); // a failure ends the attempt
 }
 
 // Hands body bytes to the engine's sink (the job's buffer or file, or the error document).
@@ -364,84 +404,27 @@ static bool deliver(s3_engine *e, s3_xfer *x, const char *p, size_t n)
   return true;
 }
 
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  c = (char)(c | 0x20);
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 // Decodes chunked coding; false (the attempt ended) on a malformed stream or a sink failure.
 static bool dechunk(s3_engine *e, s3_xfer *x, const char *p, size_t n)
 {
   s3_dconn *d = x->dconn;
-  size_t i = 0;
-  while (i < n) {
-    char c = p[i];
-    switch (d->cs) {
-    case C_SIZE: {
-      int v = hexval(c);
-      if (v >= 0 && d->cdigits < 15) {
-        d->csize = d->csize * 16 + (uint64_t)v;
-        d->cdigits++;
-        i++;
-        break;
-      }
-      if (d->cdigits == 0 || v >= 0) {
-        fail(e, x, CURLE_WEIRD_SERVER_REPLY, "a malformed chunk size in the answer");
-        return false;
-      }
-      d->cs = C_EXT; // ";extensions" or the line's end
-      break;
+  while (n > 0 && !d->complete) {
+    size_t used, dlen;
+    const char *data;
+    lf_chunks_rc rc = lf_http_chunks_step(&d->chunks, p, n, &used, &data, &dlen);
+    if (rc == LF_CHUNKS_BAD) {
+      fail(e, x, CURLE_WEIRD_SERVER_REPLY, "a malformed chunk in the answer");
+      return false;
     }
-    case C_EXT:
-      i++;
-      if (c == '\n') {
-        d->cs = d->csize == 0 ? C_TRAILER : C_DATA;
-        d->cline = 0;
-      }
-      break;
-    case C_DATA: {
-      size_t k = n - i < d->csize ? n - i : (size_t)d->csize;
-      if (!deliver(e, x, p + i, k)) {
-        return false;
-      }
-      i += k;
-      d->csize -= k;
-      if (d->csize == 0) {
-        d->cs = C_DATA_END;
-        d->cline = 0;
-      }
-      break;
+    if (!deliver(e, x, data, dlen)) {
+      return false;
     }
-    case C_DATA_END: // "\r\n" after a chunk's data
-      i++;
-      if (c == '\n') {
-        d->cs = C_SIZE;
-        d->cdigits = 0;
-      } else if (c != '\r' || d->cline++ > 0) {
-        fail(e, x, CURLE_WEIRD_SERVER_REPLY, "a chunk of the answer is longer than its size");
-        return false;
-      }
-      break;
-    case C_TRAILER: // trailer fields up to an empty line
-      i++;
-      if (c == '\n') {
-        if (d->cline == 0) {
-          d->cs = C_DONE;
-          d->complete = true;
-        }
-        d->cline = 0;
-      } else if (c != '\r') {
-        d->cline++;
-      }
-      break;
-    case C_DONE:
-      d->keep_alive = false; // bytes after the end: do not trust the connection
-      return true;
-    }
+    d->complete = rc == LF_CHUNKS_DONE;
+    p += used;
+    n -= used;
+  }
+  if (n > 0) {
+    d->keep_alive = false; // bytes after the end: do not trust the connection
   }
   return true;
 }
@@ -471,69 +454,49 @@ static bool feed(s3_engine *e, s3_xfer *x, const char *p, size_t n)
   return true;
 }
 
-static bool has_token(const char *v, size_t n, const char *token)
-{
-  size_t tl = strlen(token);
-  for (size_t i = 0; i + tl <= n; i++) {
-    if (strncasecmp(v + i, token, tl) == 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
-// Parses a complete head of `n` bytes (through its empty line). Returns false when the
-// attempt ended; *interim is set for a 1xx answer, to be skipped.
+// Reads a complete head of `n` bytes: its lines go through the engine's header callback
+// (status, length, range, ETag, the job's on_headers), its framing decides how the body is
+// read. Returns false when the attempt ended; *interim is set for a 1xx answer, to be skipped.
 static bool parse_head(s3_engine *e, s3_xfer *x, size_t n, bool *interim)
 {
   s3_dconn *d = x->dconn;
-  char *h = d->head;
+  lf_http_head h;
   *interim = false;
-  if (n < 12 || strncmp(h, "HTTP/1.", 7) != 0 || (h[7] != '0' && h[7] != '1')) {
+  if (!lf_http_head_parse(d->head, n, &h)) {
     fail(e, x, CURLE_WEIRD_SERVER_REPLY, "the answer is not HTTP/1.x");
     return false;
   }
-  d->keep_alive = h[7] == '1';
-  bool chunked = false;
-  for (size_t pos = 0; pos < n;) {
-    char *nl = memchr(h + pos, '\n', n - pos);
-    size_t ll = (size_t)(nl - (h + pos)) + 1;
-    char *line = h + pos;
-    if (pos > 0 && ll > 2 && strncasecmp(line, "Transfer-Encoding:", 18) == 0) {
-      chunked = has_token(line + 18, ll - 18, "chunked");
-    } else if (pos > 0 && ll > 2 && strncasecmp(line, "Connection:", 11) == 0) {
-      if (has_token(line + 11, ll - 11, "close")) {
-        d->keep_alive = false;
-      } else if (has_token(line + 11, ll - 11, "keep-alive")) {
-        d->keep_alive = true;
-      }
+  if (h.other_coding) {
+    fail(e, x, CURLE_WEIRD_SERVER_REPLY, "the answer is in a transfer coding other than chunked");
+    return false;
+  }
+  if (h.status < 200) {
+    if (h.status == 101) {
+      fail(e, x, CURLE_WEIRD_SERVER_REPLY, "the server switched protocols");
+      return false;
     }
+    *interim = true;
+    return true;
+  }
+  for (size_t pos = 0; pos < n;) {
+    char *line = d->head + pos;
+    size_t ll = (size_t)((char *)memchr(line, '\n', n - pos) - line) + 1;
     if (lf_s3_on_header(line, 1, ll, x) != ll) {
       end(e, x, CURLE_WRITE_ERROR); // on_headers refused the response; x->err says why
       return false;
     }
-    if (pos == 0 && x->http_status >= 100 && x->http_status < 200) {
-      if (x->http_status == 101) {
-        fail(e, x, CURLE_WEIRD_SERVER_REPLY, "the server switched protocols");
-        return false;
-      }
-      *interim = true;
-      return true;
-    }
     pos += ll;
   }
-  long st = x->http_status;
-  if (st == 204 || st == 304) {
+  d->keep_alive = h.keep_alive;
+  if (h.status == 204 || h.status == 304) {
     d->frame = F_LENGTH;
     d->left = 0;
-  } else if (chunked) {
+  } else if (h.chunked) {
     d->frame = F_CHUNKED;
-    d->cs = C_SIZE;
-    d->cdigits = 0;
-    d->csize = 0;
-  } else if (x->has_content_length) {
+    memset(&d->chunks, 0, sizeof(d->chunks));
+  } else if (h.has_length) {
     d->frame = F_LENGTH;
-    d->left = x->content_length;
+    d->left = h.length;
   } else {
     d->frame = F_CLOSE;
     d->keep_alive = false;
@@ -543,25 +506,18 @@ static bool parse_head(s3_engine *e, s3_xfer *x, size_t n, bool *interim)
 }
 
 // Looks for the end of the head in what arrived; parses it and moves on to the body.
-static bool take_head(s3_engine *e, s3_xfer *x, size_t searched_from)
+static bool take_head(s3_engine *e, s3_xfer *x, size_t searched)
 {
   s3_dconn *d = x->dconn;
   for (;;) {
-    size_t from = searched_from > 3 ? searched_from - 3 : 0;
-    char *end_mark = NULL;
-    for (size_t i = from; i + 4 <= d->head_len && end_mark == NULL; i++) {
-      if (memcmp(d->head + i, "\r\n\r\n", 4) == 0) {
-        end_mark = d->head + i;
-      }
-    }
-    if (end_mark == NULL) {
+    size_t n = lf_http_head_end(d->head, d->head_len, searched);
+    if (n == 0) {
       if (d->head_len >= HEAD_MAX) {
         fail(e, x, CURLE_WEIRD_SERVER_REPLY, "the answer's head is larger than 64 KiB");
         return false;
       }
       return true;
     }
-    size_t n = (size_t)(end_mark - d->head) + 4;
     bool interim;
     if (!parse_head(e, x, n, &interim)) {
       return false;
@@ -570,7 +526,7 @@ static bool take_head(s3_engine *e, s3_xfer *x, size_t searched_from)
     memmove(d->head, d->head + n, rest);
     d->head_len = rest;
     if (interim) {
-      searched_from = 0;
+      searched = 0;
       continue;
     }
     d->phase = D_BODY;
@@ -613,7 +569,7 @@ static void ended(s3_engine *e, s3_xfer *x)
     }
     fail(e, x, CURLE_PARTIAL_FILE, what);
   } else if (d->reused && !d->any_byte) {
-    replace_stale(e, x);
+    (void)replace_stale(e, x);
   } else {
     fail(e, x, CURLE_GOT_NOTHING, "the server closed the connection without an answer");
   }
@@ -623,7 +579,7 @@ static void recv_error(s3_engine *e, s3_xfer *x, int err)
 {
   s3_dconn *d = x->dconn;
   if (d->reused && !d->any_byte && (err == ECONNRESET || err == EPIPE)) {
-    replace_stale(e, x);
+    (void)replace_stale(e, x);
     return;
   }
   char what[160];
@@ -631,7 +587,9 @@ static void recv_error(s3_engine *e, s3_xfer *x, int err)
   fail(e, x, CURLE_RECV_ERROR, what);
 }
 
-static void step_connect(s3_engine *e, s3_xfer *x)
+// The connect finished: on to sending, or to the next address. Returns whether the attempt
+// is still alive.
+static bool step_connect(s3_engine *e, s3_xfer *x)
 {
   s3_dconn *d = x->dconn;
   int soerr = 0;
@@ -640,16 +598,16 @@ static void step_connect(s3_engine *e, s3_xfer *x)
     soerr = errno;
   }
   if (soerr != 0) {
-    forget_address(e->s3, d->key);
-    char what[CURL_ERROR_SIZE];
-    snprintf(what, sizeof(what), "cannot connect to %s: %s", d->key, strerror(soerr));
-    fail(e, x, CURLE_COULDNT_CONNECT, what);
-    return;
+    close(d->fd);
+    d->fd = -1;
+    return connect_next(e, x, soerr);
   }
   d->phase = D_SEND;
+  return true;
 }
 
-static void step_send(s3_engine *e, s3_xfer *x)
+// Returns whether the attempt is still alive.
+static bool step_send(s3_engine *e, s3_xfer *x)
 {
   s3_dconn *d = x->dconn;
   while (d->req_pos < x->dreq_len) {
@@ -658,22 +616,22 @@ static void step_send(s3_engine *e, s3_xfer *x)
       continue;
     }
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      return;
+      return true;
     }
     if (w < 0) {
       if (d->reused && (errno == EPIPE || errno == ECONNRESET)) {
-        replace_stale(e, x);
-        return;
+        return replace_stale(e, x);
       }
       char what[160];
       snprintf(what, sizeof(what), "cannot send the request: %s", strerror(errno));
       fail(e, x, CURLE_SEND_ERROR, what);
-      return;
+      return false;
     }
     d->req_pos += (size_t)w;
     x->progress_at_us = lf_time_mono_us();
   }
   d->phase = D_HEAD;
+  return true;
 }
 
 static void step_recv(s3_engine *e, s3_xfer *x)
@@ -742,25 +700,21 @@ static void step_recv(s3_engine *e, s3_xfer *x)
   }
 }
 
-// Moves one transfer on as far as its socket allows.
+// Moves one transfer on as far as its socket allows. `x` may be freed when it returns.
 static void step(s3_engine *e, s3_xfer *x, short revents)
 {
-  s3_dconn *d = x->dconn;
-  if (d->phase == D_CONNECT) {
+  if (x->dconn->phase == D_CONNECT) {
     if ((revents & (POLLOUT | POLLERR | POLLHUP)) == 0) {
       return;
     }
-    step_connect(e, x);
-    if (x->dconn == NULL) {
+    if (!step_connect(e, x) || x->dconn->phase != D_SEND) {
       return;
     }
   }
-  if (d->phase == D_SEND) {
-    step_send(e, x);
-    if (x->dconn == NULL || x->dconn->phase != D_HEAD) {
+  if (x->dconn->phase == D_SEND) {
+    if (!step_send(e, x) || x->dconn->phase != D_HEAD) {
       return;
     }
-    d = x->dconn;
   }
   step_recv(e, x);
 }
@@ -788,20 +742,24 @@ void lf_s3_direct_step(s3_engine *e, size_t nfds)
     if (ev == 0) {
       continue;
     }
+    // curl reports errors and hang-ups as readable or writable; the next call tells which.
     short pev = 0;
     pev |= (ev & CURL_WAIT_POLLIN) ? POLLIN : 0;
     pev |= (ev & CURL_WAIT_POLLOUT) ? POLLOUT : 0;
-    pev |= (ev & ~(CURL_WAIT_POLLIN | CURL_WAIT_POLLOUT | CURL_WAIT_POLLPRI)) ? POLLERR : 0;
-    step(e, x, pev != 0 ? pev : POLLERR);
+    step(e, x, pev != 0 ? pev : (short)(POLLIN | POLLOUT));
   }
   // Deadlines: connecting too long, or no byte moving for the stall limit.
   int64_t now = lf_time_mono_us();
   for (size_t i = e->ndirect; i-- > 0;) {
     s3_xfer *x = e->direct[i];
     s3_dconn *d = x->dconn;
-    if (d->phase == D_CONNECT && now > d->connect_deadline_us) {
+    if (d->phase == D_CONNECT && now > d->connect_deadline_us && d->iaddr < d->naddr) {
+      close(d->fd); // the host's next address
+      d->fd = -1;
+      (void)connect_next(e, x, ETIMEDOUT);
+    } else if (d->phase == D_CONNECT && now > d->connect_deadline_us) {
       char what[CURL_ERROR_SIZE];
-      snprintf(what, sizeof(what), "connecting to %s timed out after %ld s", d->key,
+      snprintf(what, sizeof(what), "connecting to %.200s timed out after %ld s", d->key,
                e->s3->opts.connect_timeout_s);
       fail(e, x, CURLE_OPERATION_TIMEDOUT, what);
     } else if (now - x->progress_at_us > x->stall_limit_us) {

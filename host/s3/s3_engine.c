@@ -12,6 +12,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "s3/s3_http1.h"
 #include "s3/s3_internal.h"
 #include "s3/s3_xml.h"
 
@@ -139,42 +140,6 @@ void lf_s3_sink_fail(s3_xfer *x, bool retry, const char *what)
   }
 }
 
-static bool header_is(const char *line, size_t n, const char *name, const char **value,
-                      size_t *vlen)
-{
-  size_t nl = strlen(name);
-  if (n <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0) {
-    return false;
-  }
-  const char *v = line + nl + 1;
-  const char *end = line + n;
-  while (v < end && (*v == ' ' || *v == '\t')) {
-    v++;
-  }
-  while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) {
-    end--;
-  }
-  *value = v;
-  *vlen = (size_t)(end - v);
-  return true;
-}
-
-static bool parse_u64(const char *s, size_t n, uint64_t *out)
-{
-  uint64_t v = 0;
-  if (n == 0) {
-    return false;
-  }
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - 9) / 10) {
-      return false;
-    }
-    v = v * 10 + (uint64_t)(s[i] - '0');
-  }
-  *out = v;
-  return true;
-}
-
 // "bytes 0-99/1234"
 static bool parse_content_range(const char *v, size_t n, s3_xfer *x)
 {
@@ -187,9 +152,9 @@ static bool parse_content_range(const char *v, size_t n, s3_xfer *x)
   if (dash == NULL || slash == NULL || dash > slash) {
     return false;
   }
-  return parse_u64(p, (size_t)(dash - p), &x->cr_start) &&
-         parse_u64(dash + 1, (size_t)(slash - dash - 1), &x->cr_end) &&
-         parse_u64(slash + 1, (size_t)(end - slash - 1), &x->cr_total) &&
+  return lf_http_u64(p, (size_t)(dash - p), &x->cr_start) &&
+         lf_http_u64(dash + 1, (size_t)(slash - dash - 1), &x->cr_end) &&
+         lf_http_u64(slash + 1, (size_t)(end - slash - 1), &x->cr_total) &&
          x->cr_start <= x->cr_end && x->cr_end < x->cr_total;
 }
 
@@ -204,7 +169,7 @@ size_t lf_s3_on_header(char *line, size_t size, size_t nitems, void *ud)
     const char *sp = memchr(line, ' ', n);
     x->http_status = 0;
     uint64_t code = 0;
-    if (sp != NULL && (size_t)(line + n - sp) > 4 && parse_u64(sp + 1, 3, &code)) {
+    if (sp != NULL && (size_t)(line + n - sp) > 4 && lf_http_u64(sp + 1, 3, &code)) {
       x->http_status = (long)code;
     }
     x->has_content_length = x->has_content_range = x->headers_done = false;
@@ -220,18 +185,26 @@ size_t lf_s3_on_header(char *line, size_t size, size_t nitems, void *ud)
     }
     return n;
   }
-  if (header_is(line, n, "Content-Length", &v, &vl)) {
-    x->has_content_length = parse_u64(v, vl, &x->content_length);
-  } else if (header_is(line, n, "Content-Range", &v, &vl)) {
+  if (lf_http_field(line, n, "Content-Length", &v, &vl)) {
+    uint64_t len = 0;
+    bool ok = lf_http_u64(v, vl, &len);
+    if (x->has_content_length && (!ok || len != x->content_length)) {
+      // Two lengths: where the body ends would be a guess (RFC 9112 6.3).
+      lf_s3_sink_fail(x, true, "the answer has Content-Length headers that disagree");
+      return 0;
+    }
+    x->has_content_length = ok;
+    x->content_length = len;
+  } else if (lf_http_field(line, n, "Content-Range", &v, &vl)) {
     x->has_content_range = parse_content_range(v, vl, x);
-  } else if (header_is(line, n, "ETag", &v, &vl)) {
+  } else if (lf_http_field(line, n, "ETag", &v, &vl)) {
     snprintf(x->etag, sizeof(x->etag), "%.*s", (int)vl, v);
-  } else if (header_is(line, n, "Last-Modified", &v, &vl)) {
+  } else if (lf_http_field(line, n, "Last-Modified", &v, &vl)) {
     char date[64];
     snprintf(date, sizeof(date), "%.*s", (int)vl, v);
     time_t t = curl_getdate(date, NULL);
     x->last_modified = t > 0 ? (int64_t)t : 0;
-  } else if (header_is(line, n, "x-amz-bucket-region", &v, &vl)) {
+  } else if (lf_http_field(line, n, "x-amz-bucket-region", &v, &vl)) {
     snprintf(x->bucket_region, sizeof(x->bucket_region), "%.*s", (int)vl, v);
   }
   return n;

@@ -32,6 +32,10 @@ HTTP framing (for the direct receive path and libcurl alike):
   garbage     a line that is not HTTP, then close
   bighead     a 200 whose head is larger than 64 KiB, then close before the body
   badchunk    a 500 in chunked coding whose chunk size is not hexadecimal, then close
+  twolengths  a 200 with two Content-Length fields that disagree, then close
+  badstatus   "HTTP/1.1 2xx OK", then close
+  late408     forward, then 0.1 s later a "408 Request Timeout" on the kept connection, as a
+              server that times an idle connection out does (no request asked for it)
 GET /__faults__ also reports "ports": how many client connections (by port) sent requests
 since the last POST, to check that connections are reused.
 """
@@ -159,6 +163,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                              b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
             self.wfile.flush()
             return self.hang_up(False)
+        if fault in ("twolengths", "badstatus"):
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 3\r\n\r\nhel"
+                             if fault == "twolengths" else
+                             b"HTTP/1.1 2xx OK\r\nContent-Length: 2\r\n\r\nok")
+            self.wfile.flush()
+            return self.hang_up(False)
         if fault == "continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if fault in ("drop", "reset"):
@@ -191,6 +201,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.hang_up(False)
         self.wfile.write(data)
         if fault == "close_after":
+            self.wfile.flush()
+            self.hang_up(False)
+        if fault == "late408":
+            self.wfile.flush()
+            time.sleep(0.1)
+            self.wfile.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                             b"Connection: close\r\n\r\n")
             self.wfile.flush()
             self.hang_up(False)
 
