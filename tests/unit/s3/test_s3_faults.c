@@ -31,37 +31,38 @@ static void set_faults(const char *json)
   CHECK(system(cmd) == 0);
 }
 
-// How many requests met a fault since the last set_faults.
-static int hits(void)
+// The proxy's report (GET /__faults__), or NULL; free with lf_free.
+static char *report(void)
 {
   char url[128];
   snprintf(url, sizeof(url), "http://127.0.0.1:%d/__faults__", proxy_port);
   lf_aws_http_resp r;
   lf_err err = {0};
-  int n = -1;
-  if (lf_aws_http_fetch("GET", url, NULL, 5000, 1 << 20, &r, &err) == LF_OK) {
-    n = 0;
-    for (const char *p = r.body; (p = strstr(p, "[\"")) != NULL; p++) {
-      n++;
-    }
+  if (lf_aws_http_fetch("GET", url, NULL, 5000, 1 << 20, &r, &err) != LF_OK) {
+    return NULL;
   }
-  lf_free(r.body);
+  return r.body;
+}
+
+// How many requests met a fault since the last set_faults.
+static int hits(void)
+{
+  char *doc = report();
+  int n = doc != NULL ? 0 : -1;
+  for (const char *p = doc; p != NULL && (p = strstr(p, "[\"")) != NULL; p++) {
+    n++;
+  }
+  lf_free(doc);
   return n;
 }
 
 // How many client connections sent requests through the proxy since the last set_faults.
 static int ports(void)
 {
-  char url[128];
-  snprintf(url, sizeof(url), "http://127.0.0.1:%d/__faults__", proxy_port);
-  lf_aws_http_resp r;
-  lf_err err = {0};
-  int n = -1;
-  if (lf_aws_http_fetch("GET", url, NULL, 5000, 1 << 20, &r, &err) == LF_OK) {
-    const char *p = strstr(r.body, "\"ports\": ");
-    n = p != NULL ? atoi(p + 9) : -1;
-  }
-  lf_free(r.body);
+  char *doc = report();
+  const char *p = doc != NULL ? strstr(doc, "\"ports\": ") : NULL;
+  int n = p != NULL ? atoi(p + 9) : -1;
+  lf_free(doc);
   return n;
 }
 
@@ -86,6 +87,26 @@ static bool get_equals(lf_s3 *s3, const char *key, const char *data, size_t n, l
   return same;
 }
 
+// For each fault kind: `times` GETs of `key` meet it, and the GET still returns exactly the
+// object, with every fault met.
+static void faulted_gets(lf_s3 *s3, const char *key, const char *data, size_t n,
+                         const char *const *kinds, size_t nkinds, int times)
+{
+  for (size_t i = 0; i < nkinds; i++) {
+    char rules[256];
+    snprintf(rules, sizeof(rules), "[{\"match\": \"GET /lf-faults/%s\", \"fault\": \"%s\", "
+                                   "\"times\": %d}]", key, kinds[i], times);
+    set_faults(rules);
+    lf_err err = {0};
+    bool ok = get_equals(s3, key, data, n, &err);
+    if (!ok) {
+      fprintf(stderr, "fault %s: %s\n", kinds[i], err.msg);
+    }
+    CHECK(ok);
+    CHECK_EQ_INT(hits(), times);
+  }
+}
+
 static void test_transient_gets(lf_s3 *s3, lf_s3 *direct)
 {
   size_t n = 11 * MIB + 3; // three ranged parts
@@ -93,21 +114,9 @@ static void test_transient_gets(lf_s3 *s3, lf_s3 *direct)
   lf_err err = {0};
   CHECK_EQ_INT(lf_s3_put(direct, BUCKET, "big", data, n, false, NULL, &err), LF_OK);
   const char *kinds[] = {"drop", "reset", "500", "503", "truncate", "stall"};
-  for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-    char rules[256];
-    // Two faults on the whole object's requests: the first part and a later one may both meet
-    // one; each attempt is retried.
-    snprintf(rules, sizeof(rules), "[{\"match\": \"GET /lf-faults/big\", \"fault\": \"%s\", "
-                                   "\"times\": 2}]", kinds[i]);
-    set_faults(rules);
-    bool ok = get_equals(s3, "big", data, n, &err);
-    if (!ok) {
-      fprintf(stderr, "fault %s: %s\n", kinds[i], err.msg);
-    }
-    CHECK(ok);
-    CHECK_EQ_INT(hits(), 2);
-    lf_err_clear(&err);
-  }
+  // Two faults on the whole object's requests: the first part and a later one may both meet
+  // one; each attempt is retried.
+  faulted_gets(s3, "big", data, n, kinds, sizeof(kinds) / sizeof(kinds[0]), 2);
   // Into a file: a truncated part is fetched again, the file is whole.
   set_faults("[{\"match\": \"GET /lf-faults/big\", \"fault\": \"truncate\", \"times\": 3}]");
   char *path = lf_path_join(dir, "big.out");
@@ -209,19 +218,7 @@ static void test_http_framing(lf_s3 *s3, lf_s3 *direct, const char *ep, lf_s3_re
   // Transient answers in every framing: retried, then the object.
   const char *kinds[] = {"continue", "500chunked", "http10",     "garbage",
                          "bighead",  "badchunk",   "twolengths", "badstatus"};
-  for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-    char rules[256];
-    snprintf(rules, sizeof(rules), "[{\"match\": \"GET /lf-faults/fr\", \"fault\": \"%s\", "
-                                   "\"times\": 1}]", kinds[i]);
-    set_faults(rules);
-    bool ok = get_equals(s3, "fr", value, vn, &err);
-    if (!ok) {
-      fprintf(stderr, "framing %s: %s\n", kinds[i], err.msg);
-    }
-    CHECK(ok);
-    CHECK_EQ_INT(hits(), 1);
-    lf_err_clear(&err);
-  }
+  faulted_gets(s3, "fr", value, vn, kinds, sizeof(kinds) / sizeof(kinds[0]), 1);
   // A chunked error document is decoded: S3's code and message reach the error.
   set_faults("[{\"match\": \"GET /lf-faults/fr\", \"fault\": \"403chunked\", \"times\": 1}]");
   char *got = NULL;
