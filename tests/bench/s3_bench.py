@@ -54,7 +54,13 @@ else
   local got = s3.get_many(urls)
   assert(#got == count and #got[1] == size + 1)
 end
-io.write(string.format("S3RESULT %.6f %.6f\n", host.now() - t0, os.clock() - c0))
+local wall, cpu = host.now() - t0, os.clock() - c0
+local hwm = 0
+for line in io.lines("/proc/self/status") do
+  local kb = line:match("^VmHWM:%s*(%d+)")
+  if kb then hwm = tonumber(kb) end
+end
+io.write(string.format("S3RESULT %.6f %.6f %d\n", wall, cpu, hwm))
 '''
 
 
@@ -73,7 +79,8 @@ def cpu_self():
 
 def run_luaflow(build, mode, count, size, env):
     """One process of the luaflow binary (`luaflow repl`, the Lua state a step runs in) runs
-    LUA with arg = {mode, count, size}; returns (wall seconds, CPU seconds) of the transfer."""
+    LUA with arg = {mode, count, size}; returns (wall seconds, CPU seconds) of the transfer and
+    the process's peak RSS in MiB."""
     with tempfile.TemporaryDirectory(prefix="luaflow-s3-bench.") as d:
         script = os.path.join(d, "bench.lua")
         with open(script, "w") as f:
@@ -83,19 +90,20 @@ def run_luaflow(build, mode, count, size, env):
                              env=env, check=True, capture_output=True, text=True).stdout
     for line in out.splitlines():
         if line.startswith("S3RESULT "):
-            wall, cpu = (float(v) for v in line.split()[1:])
-            return wall, cpu
+            wall, cpu, hwm = (float(v) for v in line.split()[1:])
+            return wall, cpu, hwm / 1024
     raise SystemExit("s3_bench: no S3RESULT line from luaflow:\n" + out)
 
 
 def run_boto3(endpoint, mode, count, size):
     """One fresh Python process (this script with --child) runs the boto3 side, as luaflow's
-    side gets a fresh process: returns (wall seconds, CPU seconds) of the transfer."""
+    side gets a fresh process: returns (wall seconds, CPU seconds) of the transfer and the
+    process's peak RSS in MiB."""
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", endpoint, mode,
                           str(count), str(size)], check=True, capture_output=True,
                          text=True).stdout
-    wall, cpu = (float(v) for v in out.split())
-    return wall, cpu
+    wall, cpu, hwm = (float(v) for v in out.split())
+    return wall, cpu, hwm / 1024
 
 
 def boto3_child(endpoint, mode, count, size):
@@ -124,7 +132,7 @@ def boto3_child(endpoint, mode, count, size):
     wall, cpu = time.perf_counter() - t0, cpu_self() - c0
     if mode == "get":
         assert all(len(b) == size + 1 for b in results)
-    print("%.6f %.6f" % (wall, cpu))
+    print("%.6f %.6f %d" % (wall, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
 
 
 def main():
@@ -157,26 +165,26 @@ def main():
                    LUA_CPATH=os.path.join(args.luaflow_build, "lua", "?.so") + ";;")
         print("S3 bench: %d objects x %d MB = %.2f GB per direction, moto on loopback"
               % (args.count, args.size_mb, gb))
-        print("%-8s %-4s %10s %12s" % ("client", "op", "MB/s", "CPU s/GB"))
+        print("%-8s %-4s %10s %12s %14s" % ("client", "op", "MB/s", "CPU s/GB", "peak RSS MiB"))
         results = {}
         for _ in range(args.rounds):
             for mode in ("put", "get"):
                 for name in ("luaflow", "boto3"):
                     for _ in range(2):  # a run of the same side first, unmeasured (see above)
                         if name == "luaflow":
-                            wall, cpu = run_luaflow(args.luaflow_build, mode, args.count, size,
-                                                    env)
+                            wall, cpu, rss = run_luaflow(args.luaflow_build, mode, args.count,
+                                                         size, env)
                         else:
-                            wall, cpu = run_boto3(endpoint, mode, args.count, size)
+                            wall, cpu, rss = run_boto3(endpoint, mode, args.count, size)
                     mbs, cpg = gb * 1000 / wall, cpu / gb
                     best = results.get((name, mode))
                     if best is None or mbs > best[0]:
-                        results[(name, mode)] = (mbs, cpg)
-                    print("%-8s %-4s %10.1f %12.3f" % (name, mode, mbs, cpg))
+                        results[(name, mode)] = (mbs, cpg, rss)
+                    print("%-8s %-4s %10.1f %12.3f %14.0f" % (name, mode, mbs, cpg, rss))
         for mode in ("put", "get"):
             lf, bo = results[("luaflow", mode)], results[("boto3", mode)]
-            print("%s: luaflow/boto3 throughput %.2fx, CPU per GB %.2fx (budget: >= 1x at < 0.25x)"
-                  % (mode, lf[0] / bo[0], lf[1] / bo[1]))
+            print("%s: luaflow/boto3 throughput %.2fx, CPU per GB %.2fx (budget: >= 1x at < 0.25x),"
+                  " peak RSS %.0f / %.0f MiB" % (mode, lf[0] / bo[0], lf[1] / bo[1], lf[2], bo[2]))
     finally:
         moto.terminate()
         moto.wait()
