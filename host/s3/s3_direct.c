@@ -36,6 +36,7 @@
 #define DNS_SLOTS 16
 #define ADDRS 4                         // addresses of a host tried in turn
 #define READS_PER_STEP 64               // recv calls on one connection before the next one
+#define LOWAT_MAX ((int)256 << 10)      // a body received in place wakes the loop per this much
 
 typedef enum dphase { D_CONNECT, D_SEND, D_HEAD, D_BODY } dphase;
 typedef enum dframe { F_LENGTH, F_CHUNKED, F_CLOSE } dframe;
@@ -57,6 +58,7 @@ struct s3_dconn {
   uint64_t left;        // F_LENGTH: body bytes still to come
   bool keep_alive;      // the connection may carry another request
   bool complete;        // the body is whole
+  int lowat;            // the socket's SO_RCVLOWAT (1 unless a body is received in place)
   lf_http_chunks chunks; // F_CHUNKED
 };
 
@@ -279,6 +281,42 @@ void lf_s3_direct_engine_free(s3_engine *e)
   e->ndirect = e->capdirect = 0;
 }
 
+// A body received in place wakes the loop once per LOWAT_MAX bytes (or when the rest is
+// there) instead of once per segment: fewer wake-ups and recv calls, and on loopback fewer
+// window updates that make the reader pay for the sender's work. Returns false when the
+// socket refused (it then stays as it was).
+static bool set_lowat(s3_dconn *d, int lowat)
+{
+  if (lowat < 1) {
+    lowat = 1;
+  }
+  if (lowat == d->lowat || (lowat == 1 && d->lowat == 0)) {
+    return true;
+  }
+  if (setsockopt(d->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) != 0) {
+    return false;
+  }
+  d->lowat = lowat;
+  return true;
+}
+
+// Bytes that arrived but wait below the low-water mark are progress too: the kernel knows
+// when data last came. Moves the transfer's progress time up to that.
+static void lowat_progress(s3_xfer *x, int64_t now)
+{
+  s3_dconn *d = x->dconn;
+  struct tcp_info ti;
+  socklen_t len = sizeof(ti);
+  if (d->lowat <= 1 || getsockopt(d->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+      len < sizeof(ti)) {
+    return;
+  }
+  int64_t at = now - (int64_t)ti.tcpi_last_data_recv * 1000;
+  if (at > x->progress_at_us) {
+    x->progress_at_us = at;
+  }
+}
+
 // --- one attempt --------------------------------------------------------------------------
 
 bool lf_s3_direct_wanted(const lf_s3 *s3, const s3_xfer *x)
@@ -293,7 +331,7 @@ static void end(s3_engine *e, s3_xfer *x, CURLcode rc)
 {
   s3_dconn *d = x->dconn;
   bool reuse = rc == CURLE_OK && !x->sink_failed && d->phase == D_BODY && d->complete &&
-               d->keep_alive;
+               d->keep_alive && set_lowat(d, 1);
   if (reuse) {
     pool_put(e->s3, d->key, d->fd);
   } else if (d->fd >= 0) {
@@ -662,6 +700,7 @@ static void step_recv(s3_engine *e, s3_xfer *x)
           x->got += (uint64_t)r;
           d->left -= (uint64_t)r;
           d->complete = d->left == 0;
+          set_lowat(d, d->left < (uint64_t)LOWAT_MAX ? (int)d->left : LOWAT_MAX);
         }
       } else {
         if (e->scratch == NULL) {
@@ -763,6 +802,10 @@ void lf_s3_direct_step(s3_engine *e, size_t nfds)
                e->s3->opts.connect_timeout_s);
       fail(e, x, CURLE_OPERATION_TIMEDOUT, what);
     } else if (now - x->progress_at_us > x->stall_limit_us) {
+      lowat_progress(x, now);
+      if (now - x->progress_at_us <= x->stall_limit_us) {
+        continue;
+      }
       char what[96];
       snprintf(what, sizeof(what), "stalled: no data for %lld s",
                (long long)(x->stall_limit_us / 1000000));

@@ -22,6 +22,8 @@ Fault kinds:
   truncate    forward, then send the headers and half the body, and close
   stall       forward, send the headers and half the body, then hang for 30 s
   stall_head  hang for 30 s before any answer
+  trickle     forward, then send the body 4 KiB every 0.15 s: slow, but never quiet for as
+              long as the stall timeout the tests use (1 s)
 HTTP framing (for the direct receive path and libcurl alike):
   continue    a "100 Continue" interim answer, then the real one
   close_after forward, answer without "Connection: close", then close the connection (the
@@ -199,6 +201,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if fault == "stall":
                 time.sleep(30)
             return self.hang_up(False)
+        if fault == "trickle":
+            for i in range(0, len(data), 4096):
+                self.wfile.write(data[i:i + 4096])
+                self.wfile.flush()
+                time.sleep(0.15)
+            return
         self.wfile.write(data)
         if fault == "close_after":
             self.wfile.flush()
