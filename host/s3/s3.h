@@ -53,11 +53,12 @@ typedef enum lf_s3_checksum {
                                  ///< the body before it is sent (stores without aws-chunked)
 } lf_s3_checksum;
 
-typedef enum lf_s3_receive {
-  LF_S3_RECEIVE_DIRECT = 0,      ///< GET bodies from plain-http endpoints over our own HTTP/1.1
-                                 ///< connections, received straight into their destination
-  LF_S3_RECEIVE_CURL,            ///< every request through libcurl
-} lf_s3_receive;
+typedef enum lf_s3_transfer {
+  LF_S3_TRANSFER_DIRECT = 0,     ///< with plain-http endpoints, GETs of bodies and PUTs of bodies
+                                 ///< in memory over our own HTTP/1.1 connections: received
+                                 ///< straight into their destination, sent from their source
+  LF_S3_TRANSFER_CURL,           ///< every request through libcurl
+} lf_s3_transfer;
 
 /// Client options. Zero means "the default", which the environment may set (in brackets).
 typedef struct lf_s3_opts {
@@ -65,7 +66,7 @@ typedef struct lf_s3_opts {
   const char *region;          ///< NULL: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1
   lf_s3_addressing addressing; ///< [LUAFLOW_S3_ADDRESSING=path|virtual, profile s3 style]
   lf_s3_checksum checksum;     ///< [LUAFLOW_S3_CHECKSUM=crc32c|crc32c-header|md5]
-  lf_s3_receive receive;       ///< [LUAFLOW_S3_RECEIVE=direct|curl]
+  lf_s3_transfer transfer;     ///< [LUAFLOW_S3_TRANSFER=direct|curl]
   int max_concurrency;         ///< requests in flight, 16 [LUAFLOW_S3_CONCURRENCY]
   int max_attempts;            ///< tries per request, 8 [LUAFLOW_S3_MAX_ATTEMPTS]
   size_t part_size;            ///< multipart part and download range size, 16 MiB (>= 5 MiB)

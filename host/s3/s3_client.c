@@ -282,6 +282,10 @@ static void prepare_direct(s3_xfer *x, const lf_dynbuf *url, const char *scheme,
   for (size_t i = 0; i < nh; i++) {
     lf_dynbuf_addf(&req, "%s: %s\r\n", h[i].name, h[i].value);
   }
+  if (x->has_body) {
+    uint64_t wire = x->trailer ? lf_s3_chunked_len(x->src_len) : x->src_len;
+    lf_dynbuf_addf(&req, "Content-Length: %llu\r\n", (unsigned long long)wire);
+  }
   lf_dynbuf_addf(&req, "Authorization: %s\r\n\r\n", auth);
   x->dreq = lf_dynbuf_take(&req, &x->dreq_len);
   x->dhost = lf_xstrdup(host);
@@ -474,12 +478,12 @@ static lf_status resolve_opts(lf_s3 *s3, const lf_s3_opts *in, lf_err *err)
                     "LUAFLOW_S3_CHECKSUM must be crc32c, crc32c-header or md5, not '%s'", ck);
     }
   }
-  const char *rv = getenv("LUAFLOW_S3_RECEIVE");
-  if (in->receive == LF_S3_RECEIVE_DIRECT && rv != NULL && rv[0] != '\0') {
+  const char *rv = getenv("LUAFLOW_S3_TRANSFER");
+  if (in->transfer == LF_S3_TRANSFER_DIRECT && rv != NULL && rv[0] != '\0') {
     if (strcmp(rv, "curl") == 0) {
-      o->receive = LF_S3_RECEIVE_CURL;
+      o->transfer = LF_S3_TRANSFER_CURL;
     } else if (strcmp(rv, "direct") != 0) {
-      return LF_ERR(err, LF_ERR_USAGE, "LUAFLOW_S3_RECEIVE must be direct or curl, not '%s'",
+      return LF_ERR(err, LF_ERR_USAGE, "LUAFLOW_S3_TRANSFER must be direct or curl, not '%s'",
                     rv);
     }
   }

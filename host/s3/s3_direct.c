@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
-// This file contains the direct receive path: GETs of object bodies over our own HTTP/1.1
-// connections to a plain-http endpoint, with each body received by recv() straight into its
-// destination (the job's buffer, which becomes the caller's string). libcurl receives into a
-// buffer of its own and hands the bytes over in a callback, one more copy of every byte.
-// Other requests, https endpoints and proxies go through libcurl (s3_engine.c).
+// This file contains the direct path: GETs of object bodies and PUTs of bodies in memory over
+// our own HTTP/1.1 connections to a plain-http endpoint. A GET's body is received by recv()
+// straight into its destination (the job's buffer, which becomes the caller's string); a
+// PUT's head, aws-chunked framing and body go out by sendmsg() from where they are. libcurl
+// receives into a buffer of its own and hands the bytes over in a callback, and sends from a
+// buffer its read callback fills: one more copy of every byte each way. Other requests,
+// uploads from files, https endpoints and proxies go through libcurl (s3_engine.c).
 //
 // An attempt: resolve the host (cached for DNS_TTL_US), connect without blocking, send the
-// signed request, read the response head (lines go through the engine's header parser, so
+// signed request (an answer that comes before all of it was sent is read at once), read the
+// response head (lines go through the engine's header parser, so
 // both paths judge a response alike), then the body framed by Content-Length, chunked coding
 // or the end of the connection. A connection that can carry another request goes back to a
 // small pool keyed by host; a pooled connection the server closed meanwhile is noticed at
@@ -21,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -37,6 +41,7 @@
 #define ADDRS 4                         // addresses of a host tried in turn
 #define READS_PER_STEP 64               // recv calls on one connection before the next one
 #define LOWAT_MAX ((int)256 << 10)      // a body received in place wakes the loop per this much
+#define SEND_WINDOW ((size_t)256 << 10) // aws-chunked source bytes offered per send
 
 typedef enum dphase { D_CONNECT, D_SEND, D_HEAD, D_BODY } dphase;
 typedef enum dframe { F_LENGTH, F_CHUNKED, F_CLOSE } dframe;
@@ -51,6 +56,8 @@ struct s3_dconn {
   dphase phase;
   int64_t connect_deadline_us;
   size_t req_pos;       // bytes of x->dreq sent
+  bool sent_all;        // the whole request, body included, went out
+  uint64_t crc_pos;     // aws-chunked: x->crc covers the source bytes before this
   char *head;           // the response head as it arrives
   size_t head_len, head_cap;
   bool any_byte;        // a byte of the response arrived
@@ -321,8 +328,12 @@ static void lowat_progress(s3_xfer *x, int64_t now)
 
 bool lf_s3_direct_wanted(const lf_s3 *s3, const s3_xfer *x)
 {
-  return s3->opts.receive == LF_S3_RECEIVE_DIRECT && !s3->proxied && x->to_job &&
-         strcmp(x->method, "GET") == 0 && strcmp(s3->scheme, "http") == 0;
+  if (s3->opts.transfer != LF_S3_TRANSFER_DIRECT || s3->proxied ||
+      strcmp(s3->scheme, "http") != 0) {
+    return false;
+  }
+  return (x->to_job && strcmp(x->method, "GET") == 0) ||
+         (strcmp(x->method, "PUT") == 0 && x->has_body && x->src_mem != NULL);
 }
 
 // Ends the attempt: the connection goes back to the pool if it can carry another request,
@@ -330,8 +341,13 @@ bool lf_s3_direct_wanted(const lf_s3 *s3, const s3_xfer *x)
 static void end(s3_engine *e, s3_xfer *x, CURLcode rc)
 {
   s3_dconn *d = x->dconn;
-  bool reuse = rc == CURLE_OK && !x->sink_failed && d->phase == D_BODY && d->complete &&
-               d->keep_alive && set_lowat(d, 1);
+  if (rc == CURLE_OK && !d->sent_all && x->http_status >= 200 && x->http_status < 300) {
+    rc = CURLE_SEND_ERROR;
+    snprintf(x->curl_errbuf, sizeof(x->curl_errbuf),
+             "the server answered %ld before the whole request was sent", x->http_status);
+  }
+  bool reuse = rc == CURLE_OK && d->sent_all && !x->sink_failed && d->phase == D_BODY &&
+               d->complete && d->keep_alive && set_lowat(d, 1);
   if (reuse) {
     pool_put(e->s3, d->key, d->fd);
   } else if (d->fd >= 0) {
@@ -405,6 +421,9 @@ static bool replace_stale(s3_engine *e, s3_xfer *x)
   close(d->fd);
   d->fd = -1;
   d->req_pos = 0;
+  d->sent_all = false;
+  d->crc_pos = 0;
+  lf_s3_body_rewind(x);
   d->head_len = 0;
   d->any_byte = false;
   x->progress_at_us = lf_time_mono_us();
@@ -644,12 +663,79 @@ static bool step_connect(s3_engine *e, s3_xfer *x)
   return true;
 }
 
-// Returns whether the attempt is still alive.
+// Gathers what is left to send, without copying: the rest of the request head, then the
+// body from its source (for aws-chunked: the pending framing and the rest of the current
+// chunk; the framing after it needs the CRC of all of the chunk). Returns the number of
+// iovecs.
+static int gather(s3_xfer *x, struct iovec iov[3])
+{
+  s3_dconn *d = x->dconn;
+  int n = 0;
+  if (d->req_pos < x->dreq_len) {
+    iov[n++] = (struct iovec){x->dreq + d->req_pos, x->dreq_len - d->req_pos};
+  }
+  if (!x->has_body) {
+    return n;
+  }
+  const char *src = x->src_mem + x->src_off;
+  if (!x->trailer) {
+    if (x->src_pos < x->src_len) {
+      iov[n++] = (struct iovec){(char *)src + x->src_pos, (size_t)(x->src_len - x->src_pos)};
+    }
+    return n;
+  }
+  if (x->frame_pos == x->frame_len && x->chunk_left == 0 && !lf_s3_body_frame(x)) {
+    return n; // the trailer went out
+  }
+  if (x->frame_pos < x->frame_len) {
+    iov[n++] = (struct iovec){x->frame + x->frame_pos, x->frame_len - x->frame_pos};
+  }
+  if (x->chunk_left > 0) {
+    // A window at a time, its CRC taken first: the kernel then copies bytes still in cache.
+    size_t len = x->chunk_left < SEND_WINDOW ? (size_t)x->chunk_left : SEND_WINDOW;
+    if (d->crc_pos < x->src_pos + len) {
+      x->crc = lf_s3_crc32c(x->crc, src + d->crc_pos, (size_t)(x->src_pos + len - d->crc_pos));
+      d->crc_pos = x->src_pos + len;
+    }
+    iov[n++] = (struct iovec){(char *)src + x->src_pos, len};
+  }
+  return n;
+}
+
+// Accounts for `w` bytes sent of what gather() offered.
+static void sent(s3_xfer *x, size_t w)
+{
+  s3_dconn *d = x->dconn;
+  size_t h = x->dreq_len - d->req_pos < w ? x->dreq_len - d->req_pos : w;
+  d->req_pos += h;
+  w -= h;
+  if (w == 0) {
+    return;
+  }
+  if (!x->trailer) {
+    x->src_pos += w;
+    return;
+  }
+  size_t f = x->frame_len - x->frame_pos < w ? x->frame_len - x->frame_pos : w;
+  x->frame_pos += f;
+  w -= f;
+  x->src_pos += w;
+  x->chunk_left -= w;
+}
+
+// Sends the request: the head, then any body straight from its memory. Returns whether the
+// attempt is still alive.
 static bool step_send(s3_engine *e, s3_xfer *x)
 {
   s3_dconn *d = x->dconn;
-  while (d->req_pos < x->dreq_len) {
-    ssize_t w = send(d->fd, x->dreq + d->req_pos, x->dreq_len - d->req_pos, MSG_NOSIGNAL);
+  for (;;) {
+    struct iovec iov[3];
+    int n = gather(x, iov);
+    if (n == 0) {
+      break;
+    }
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t w = sendmsg(d->fd, &msg, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) {
       continue;
     }
@@ -657,17 +743,22 @@ static bool step_send(s3_engine *e, s3_xfer *x)
       return true;
     }
     if (w < 0) {
-      if (d->reused && (errno == EPIPE || errno == ECONNRESET)) {
+      if (d->reused && !d->any_byte && (errno == EPIPE || errno == ECONNRESET)) {
         return replace_stale(e, x);
+      }
+      if (errno == EPIPE || errno == ECONNRESET) {
+        d->phase = D_HEAD; // the server may have answered (a refusal) and closed
+        return true;
       }
       char what[160];
       snprintf(what, sizeof(what), "cannot send the request: %s", strerror(errno));
       fail(e, x, CURLE_SEND_ERROR, what);
       return false;
     }
-    d->req_pos += (size_t)w;
+    sent(x, (size_t)w);
     x->progress_at_us = lf_time_mono_us();
   }
+  d->sent_all = true;
   d->phase = D_HEAD;
   return true;
 }
@@ -751,7 +842,9 @@ static void step(s3_engine *e, s3_xfer *x, short revents)
     }
   }
   if (x->dconn->phase == D_SEND) {
-    if (!step_send(e, x) || x->dconn->phase != D_HEAD) {
+    if ((revents & POLLIN) != 0) {
+      x->dconn->phase = D_HEAD; // an answer before the whole request: a refusal, or closed
+    } else if (!step_send(e, x) || x->dconn->phase != D_HEAD) {
       return;
     }
   }
@@ -765,8 +858,9 @@ size_t lf_s3_direct_fds(s3_engine *e)
     s3_dconn *d = x->dconn;
     e->dsnap[i] = x;
     e->dfds[i].fd = d->fd;
-    e->dfds[i].events = d->phase == D_CONNECT || d->phase == D_SEND ? CURL_WAIT_POLLOUT
-                                                                     : CURL_WAIT_POLLIN;
+    e->dfds[i].events = d->phase == D_CONNECT ? CURL_WAIT_POLLOUT
+                        : d->phase == D_SEND  ? CURL_WAIT_POLLOUT | CURL_WAIT_POLLIN
+                                              : CURL_WAIT_POLLIN;
     e->dfds[i].revents = 0;
   }
   return e->ndirect;

@@ -279,8 +279,7 @@ static size_t read_source(s3_xfer *x, char *buf, size_t n)
   return n;
 }
 
-// Back to the start of an aws-chunked body.
-static void rewind_chunked(s3_xfer *x)
+void lf_s3_body_rewind(s3_xfer *x)
 {
   x->src_pos = 0;
   x->chunk_left = 0;
@@ -289,9 +288,7 @@ static void rewind_chunked(s3_xfer *x)
   x->trailer_sent = false;
 }
 
-// The framing after the current chunk: the end of that chunk, then the next chunk's size, or
-// the last chunk and the trailer with the checksum. False once everything was framed.
-static bool next_frame(s3_xfer *x)
+bool lf_s3_body_frame(s3_xfer *x)
 {
   if (x->trailer_sent) {
     return false;
@@ -345,7 +342,7 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
       x->crc = lf_s3_crc32c(x->crc, buf + out, n);
       x->chunk_left -= n;
       out += n;
-    } else if (!next_frame(x)) {
+    } else if (!lf_s3_body_frame(x)) {
       break;
     }
   }
@@ -384,7 +381,7 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
     if (origin != SEEK_SET || offset != 0) {
       return CURL_SEEKFUNC_CANTSEEK; // curl only rewinds a body to resend it
     }
-    rewind_chunked(x);
+    lf_s3_body_rewind(x);
     return CURL_SEEKFUNC_OK;
   }
   if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > x->src_len) {
@@ -419,7 +416,7 @@ static void reset_attempt(s3_xfer *x)
   x->etag[0] = '\0';
   x->bucket_region[0] = '\0';
   x->got = 0;
-  rewind_chunked(x);
+  lf_s3_body_rewind(x);
   x->sink_failed = x->sink_retry = false;
   x->curl_errbuf[0] = '\0';
   x->s3_code[0] = '\0';

@@ -203,11 +203,17 @@ size_t lf_s3_on_header(char *line, size_t size, size_t n, void *x);
 size_t lf_s3_on_write(char *ptr, size_t size, size_t n, void *x);
 /// Records a failure outside the HTTP exchange (a stall, a full disk) for classification.
 void lf_s3_sink_fail(s3_xfer *x, bool retry, const char *what);
+/// Back to the start of the request body (src_pos 0; for aws-chunked also the framing and CRC).
+void lf_s3_body_rewind(s3_xfer *x);
+/// aws-chunked: puts the framing after the current chunk into x->frame (the end of that
+/// chunk, then the next chunk's size, or the last chunk and the trailer with the CRC of the
+/// source bytes taken so far). False once everything was framed.
+bool lf_s3_body_frame(s3_xfer *x);
 
 // --- s3_direct.c ------------------------------------------------------------------------
 
-/// Whether the transfer's attempts go over the direct path: a GET of a job's body from a
-/// plain-http endpoint without a proxy, unless LUAFLOW_S3_RECEIVE=curl.
+/// Whether the transfer's attempts go over the direct path: a GET of a job's body or a PUT of
+/// a body in memory, to a plain-http endpoint without a proxy, unless LUAFLOW_S3_TRANSFER=curl.
 bool lf_s3_direct_wanted(const lf_s3 *s3, const s3_xfer *x);
 /// Starts an attempt prepared by lf_s3_prepare(..., NULL, ...); counts as active.
 void lf_s3_direct_start(s3_engine *e, s3_xfer *x);

@@ -36,6 +36,9 @@ HTTP framing (for the direct receive path and libcurl alike):
   badchunk    a 500 in chunked coding whose chunk size is not hexadecimal, then close
   twolengths  a 200 with two Content-Length fields that disagree, then close
   badstatus   "HTTP/1.1 2xx OK", then close
+  403early    403 AccessDenied before reading the request's body, which is never read; close
+              the connection 1 s later
+  200early    the same with a 200: wrong, as the object was not received
   late408     forward, then 0.1 s later a "408 Request Timeout" on the kept connection, as a
               server that times an idle connection out does (no request asked for it)
 GET /__faults__ also reports "ports": how many client connections (by port) sent requests
@@ -115,6 +118,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def answer_early(self, fault):
+        """Answers before reading the request's body and reads none of it, so the client
+        cannot send it all; closes 1 s later (the client moved on by then)."""
+        if fault == "403early":
+            doc = (XML % ("AccessDenied", "Access Denied")).encode()
+            self.wfile.write(b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\n"
+                             b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(doc) + doc)
+        else:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        self.wfile.flush()
+        time.sleep(1)
+        self.hang_up(False)
+
     def forward(self, body):
         conn = http.client.HTTPConnection("127.0.0.1", UPSTREAM, timeout=60)
         headers = {k: v for k, v in self.headers.items()}
@@ -131,6 +147,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with lock:
             ports.add(self.client_address[1])
         fault = take_fault(line)
+        if fault in ("403early", "200early"):
+            return self.answer_early(fault)
         body = self.read_body()
         if fault in ("500chunked", "403chunked"):
             code, name, msg = ((500, "InternalError", "injected") if fault == "500chunked"

@@ -38,7 +38,7 @@ s3_stop() {
   S3_MOTO_PID=""
   unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION AWS_ENDPOINT_URL \
     AWS_EC2_METADATA_DISABLED LUAFLOW_S3_PART_SIZE LUAFLOW_S3_MULTIPART_THRESHOLD \
-    LUAFLOW_S3_CHECKSUM LUAFLOW_S3_RECEIVE \
+    LUAFLOW_S3_CHECKSUM LUAFLOW_S3_TRANSFER \
     LUAFLOW_S3_RETRY_BASE_MS LUAFLOW_S3_MAX_ATTEMPTS
 }
 
@@ -201,8 +201,8 @@ test_s3_plain_lua() {
 
 # Uploads carry their CRC-32C in a trailer of an aws-chunked body, computed as the bytes are
 # sent; moto keeps what the trailer said, which must be the CRC of the object (computed here
-# by Python, independently). From files and from memory; more than one chunk (16 MiB each), a
-# small object and an empty one. The large one is also read back whole into memory.
+# by Python, independently). From files (through libcurl) and from memory (the direct path);
+# more than one chunk (16 MiB each), a small object and an empty one. The large one is also read back whole into memory.
 test_s3_upload_checksums_reach_the_server() {
   s3_start_moto
   export LUAFLOW_S3_MULTIPART_THRESHOLD=33554432 # single PUTs: one checksum for the object
@@ -219,7 +219,7 @@ open("empty", "wb").close()')
   done
   printf '%s\n' 'local s3 = require("luaflow.s3")' \
     'local big = io.open("big", "rb"):read("a")' \
-    's3.put_many({{"s3://lf-e2e/ck/mem-big", big}, {"s3://lf-e2e/ck/mem-small", "hello world, checksum me"}})' \
+    's3.put_many({{"s3://lf-e2e/ck/mem-big", big}, {"s3://lf-e2e/ck/mem-small", "hello world, checksum me"}, {"s3://lf-e2e/ck/mem-empty", ""}})' \
     'local back = s3.get("s3://lf-e2e/ck/mem-big")' \
     'print("back", #back, back == big)' >"$CASE_DIR/put.lua"
   (cd "$CASE_DIR" && echo 'dofile("put.lua")' | "$LUAFLOW" repl >put.out 2>put.err)
@@ -239,11 +239,11 @@ def crc32c(data):
     return base64.b64encode((c ^ 0xFFFFFFFF).to_bytes(4, "big")).decode()
 s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
 for key, name in [("file-big", "big"), ("file-small", "small"), ("file-empty", "empty"),
-                  ("mem-big", "big"), ("mem-small", "small")]:
+                  ("mem-big", "big"), ("mem-small", "small"), ("mem-empty", "empty")]:
     got = s3.head_object(Bucket="lf-e2e", Key="ck/" + key, ChecksumMode="ENABLED").get("ChecksumCRC32C")
     want = crc32c(open(name, "rb").read())
     print(key, "ok" if got == want else "stored %s, want %s" % (got, want))' >ck.out 2>ck.err)
-  for f in file-big file-small file-empty mem-big mem-small; do
+  for f in file-big file-small file-empty mem-big mem-small mem-empty; do
     grep -qx "$f ok" "$CASE_DIR/ck.out" || fail "checksum of $f: $(cat "$CASE_DIR/ck.out" "$CASE_DIR/ck.err")"
   done
   s3_stop

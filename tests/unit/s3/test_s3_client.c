@@ -357,10 +357,10 @@ static void test_options(void)
   CHECK_STR(err.msg, "LUAFLOW_S3_CHECKSUM must be crc32c, crc32c-header or md5, not 'sha1'");
   unsetenv("LUAFLOW_S3_CHECKSUM");
   lf_err_clear(&err);
-  setenv("LUAFLOW_S3_RECEIVE", "fast", 1);
+  setenv("LUAFLOW_S3_TRANSFER", "fast", 1);
   CHECK(lf_s3_new(NULL, &err) == NULL);
-  CHECK_STR(err.msg, "LUAFLOW_S3_RECEIVE must be direct or curl, not 'fast'");
-  unsetenv("LUAFLOW_S3_RECEIVE");
+  CHECK_STR(err.msg, "LUAFLOW_S3_TRANSFER must be direct or curl, not 'fast'");
+  unsetenv("LUAFLOW_S3_TRANSFER");
   lf_err_clear(&err);
   // AWS itself: virtual-hosted addressing on the regional endpoint.
   o = (lf_s3_opts){.endpoint = NULL, .region = "eu-west-1"};

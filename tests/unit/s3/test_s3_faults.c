@@ -206,10 +206,45 @@ static void test_permanent_and_exhausted(lf_s3 *s3, lf_s3 *direct)
   set_faults("[]");
 }
 
+// Answers that come before the request's body was sent: a refusal fails at once with its
+// message on both paths; a 200 that cannot have seen the body is not taken for success
+// (direct path; libcurl ends the upload there and reports the 200). One PUT of a body far
+// larger than the socket buffers take (about 4 MB on loopback) while the server does not read.
+static void test_early_answers(const char *ep, lf_s3 *direct, lf_s3_transfer tr)
+{
+  lf_err err = {0};
+  lf_s3_opts o = {.endpoint = ep, .region = "us-east-1", .transfer = tr,
+                  .multipart_threshold = 64 * MIB};
+  lf_s3 *s3 = lf_s3_new(&o, &err);
+  size_t n = 16 * MIB;
+  char *data = pattern(n, 11);
+  set_faults("[{\"match\": \"PUT /lf-faults/early\", \"fault\": \"403early\", \"times\": 5}]");
+  CHECK_EQ_INT(lf_s3_put(s3, BUCKET, "early", data, n, false, NULL, &err), LF_ERR_STORE);
+  CHECK_STR(err.msg, "cannot put 's3://lf-faults/early' (403 AccessDenied: Access Denied)");
+  CHECK_EQ_INT(hits(), 1);
+  lf_err_clear(&err);
+  lf_s3_info info;
+  CHECK_EQ_INT(lf_s3_head(direct, BUCKET, "early", &info, &err), LF_ERR_NOTFOUND);
+  lf_err_clear(&err);
+  if (tr == LF_S3_TRANSFER_DIRECT) {
+    set_faults("[{\"match\": \"PUT /lf-faults/early\", \"fault\": \"200early\", \"times\": 1}]");
+    CHECK_EQ_INT(lf_s3_put(s3, BUCKET, "early", data, n, false, NULL, &err), LF_OK);
+    CHECK_EQ_INT(hits(), 1);
+    CHECK(get_equals(direct, "early", data, n, &err)); // sent again, whole
+    if (err.code != LF_OK) {
+      fprintf(stderr, "early 200: %s\n", err.msg);
+    }
+    CHECK_EQ_INT(lf_s3_delete(direct, BUCKET, "early", &err), LF_OK);
+  }
+  lf_s3_free(s3);
+  lf_free(data);
+  set_faults("[]");
+}
+
 // How answers are framed, and connections kept: both receive paths (the direct one and
 // libcurl) read every framing S3-compatible servers use, retry what is garbled, and never
 // spend an attempt on a kept connection the server closed meanwhile.
-static void test_http_framing(lf_s3 *s3, lf_s3 *direct, const char *ep, lf_s3_receive rx)
+static void test_http_framing(lf_s3 *s3, lf_s3 *direct, const char *ep, lf_s3_transfer rx)
 {
   lf_err err = {0};
   const char *value = "framed value";
@@ -228,7 +263,7 @@ static void test_http_framing(lf_s3 *s3, lf_s3 *direct, const char *ep, lf_s3_re
   CHECK(got == NULL);
   lf_err_clear(&err);
   // Kept connections: three GETs one after another use one connection.
-  lf_s3_opts o = {.endpoint = ep, .region = "us-east-1", .max_attempts = 1, .receive = rx};
+  lf_s3_opts o = {.endpoint = ep, .region = "us-east-1", .max_attempts = 1, .transfer = rx};
   lf_s3 *one = lf_s3_new(&o, &err);
   set_faults("[]");
   for (int i = 0; i < 3; i++) {
@@ -245,7 +280,7 @@ static void test_http_framing(lf_s3 *s3, lf_s3 *direct, const char *ep, lf_s3_re
   }
   CHECK_EQ_INT(hits(), 1);
   CHECK_EQ_INT(ports(), 2);
-  if (rx == LF_S3_RECEIVE_DIRECT) {
+  if (rx == LF_S3_TRANSFER_DIRECT) {
     // A kept connection on which the server said something unasked (a 408 as it timed the
     // connection out) is not used: that answer is not taken for the next request's.
     // (libcurl 7.88 reuses such a connection and reads the stray answer.)
@@ -379,7 +414,7 @@ int main(void)
     lf_s3_opts po = {.endpoint = ep, .region = "us-east-1"};
     lf_s3_opts mo = {.endpoint = direct_ep, .region = "us-east-1"};
     lf_err err = {0};
-    lf_s3_opts co = {.endpoint = ep, .region = "us-east-1", .receive = LF_S3_RECEIVE_CURL};
+    lf_s3_opts co = {.endpoint = ep, .region = "us-east-1", .transfer = LF_S3_TRANSFER_CURL};
     lf_s3 *s3 = lf_s3_new(&po, &err);
     lf_s3 *s3c = lf_s3_new(&co, &err); // GETs through libcurl instead of the direct path
     lf_s3 *direct = lf_s3_new(&mo, &err);
@@ -387,10 +422,13 @@ int main(void)
     test_transient_gets(s3, direct);
     test_transient_gets(s3c, direct);
     test_transient_puts(s3, direct);
+    test_transient_puts(s3c, direct);
+    test_early_answers(ep, direct, LF_S3_TRANSFER_DIRECT);
+    test_early_answers(ep, direct, LF_S3_TRANSFER_CURL);
     test_permanent_and_exhausted(s3, direct);
     test_permanent_and_exhausted(s3c, direct);
-    test_http_framing(s3, direct, ep, LF_S3_RECEIVE_DIRECT);
-    test_http_framing(s3c, direct, ep, LF_S3_RECEIVE_CURL);
+    test_http_framing(s3, direct, ep, LF_S3_TRANSFER_DIRECT);
+    test_http_framing(s3c, direct, ep, LF_S3_TRANSFER_CURL);
     lf_s3_free(s3c);
     test_fork(ep);
     test_unreachable();
