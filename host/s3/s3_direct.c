@@ -584,6 +584,10 @@ static bool take_head(s3_engine *e, s3_xfer *x, size_t searched)
     d->head_len = rest;
     if (interim) {
       searched = 0;
+      if (!d->sent_all && d->head_len == 0) {
+        d->phase = D_SEND; // a 100 Continue while the body goes out: go on sending
+        return true;
+      }
       continue;
     }
     d->phase = D_BODY;
@@ -766,7 +770,7 @@ static bool step_send(s3_engine *e, s3_xfer *x)
 static void step_recv(s3_engine *e, s3_xfer *x)
 {
   s3_dconn *d = x->dconn;
-  for (int reads = 0; reads < READS_PER_STEP; reads++) {
+  for (int reads = 0; reads < READS_PER_STEP && d->phase != D_SEND; reads++) {
     ssize_t r;
     if (d->phase == D_HEAD) {
       if (d->head_cap - d->head_len < 4096 && d->head_cap < HEAD_MAX) {

@@ -39,6 +39,8 @@ HTTP framing (for the direct receive path and libcurl alike):
   403early    403 AccessDenied before reading the request's body, which is never read; close
               the connection 1 s later
   200early    the same with a 200: wrong, as the object was not received
+  continue_early  a "100 Continue" before reading the request's body (unasked: no Expect
+              header), then read it and forward
   late408     forward, then 0.1 s later a "408 Request Timeout" on the kept connection, as a
               server that times an idle connection out does (no request asked for it)
 GET /__faults__ also reports "ports": how many client connections (by port) sent requests
@@ -149,6 +151,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         fault = take_fault(line)
         if fault in ("403early", "200early"):
             return self.answer_early(fault)
+        if fault == "continue_early":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+            fault = None  # then read the body and forward as usual
         body = self.read_body()
         if fault in ("500chunked", "403chunked"):
             code, name, msg = ((500, "InternalError", "injected") if fault == "500chunked"
