@@ -131,6 +131,22 @@ static void test_transient_gets(lf_s3 *s3, lf_s3 *direct)
   lf_free(data);
 }
 
+// A PUT through the faults given succeeds, meeting `want_hits` of them; the object reads back.
+static void faulted_put(lf_s3 *s3, lf_s3 *direct, const char *key, const char *data, size_t n,
+                        const char *faults, int want_hits)
+{
+  lf_err err = {0};
+  set_faults(faults);
+  lf_status st = lf_s3_put(s3, BUCKET, key, data, n, false, NULL, &err);
+  if (st != LF_OK) {
+    fprintf(stderr, "put %s through %s: %s\n", key, faults, err.msg);
+  }
+  CHECK_EQ_INT(st, LF_OK);
+  CHECK_EQ_INT(hits(), want_hits);
+  CHECK(get_equals(direct, key, data, n, &err));
+  lf_err_clear(&err);
+}
+
 static void test_transient_puts(lf_s3 *s3, lf_s3 *direct)
 {
   lf_err err = {0};
@@ -142,16 +158,12 @@ static void test_transient_puts(lf_s3 *s3, lf_s3 *direct)
   // Multipart: a part dropped, another 500, the completion answered 200 + <Error>.
   size_t n = 12 * MIB + 1;
   char *data = pattern(n, 8);
-  set_faults("[{\"match\": \"partNumber=2\", \"fault\": \"drop\", \"times\": 1},"
-             " {\"match\": \"partNumber=3\", \"fault\": \"500\", \"times\": 1},"
-             " {\"match\": \"POST /lf-faults/mp?uploadId\", \"fault\": \"error200\", "
-             "\"times\": 1}]");
-  CHECK_EQ_INT(lf_s3_put(s3, BUCKET, "mp", data, n, false, NULL, &err), LF_OK);
-  if (err.code != LF_OK) {
-    fprintf(stderr, "multipart: %s\n", err.msg);
-  }
-  CHECK_EQ_INT(hits(), 3);
-  CHECK(get_equals(direct, "mp", data, n, &err));
+  faulted_put(s3, direct, "mp", data, n,
+              "[{\"match\": \"partNumber=2\", \"fault\": \"drop\", \"times\": 1},"
+              " {\"match\": \"partNumber=3\", \"fault\": \"500\", \"times\": 1},"
+              " {\"match\": \"POST /lf-faults/mp?uploadId\", \"fault\": \"error200\", "
+              "\"times\": 1}]",
+              3);
   lf_free(data);
 }
 
@@ -227,27 +239,18 @@ static void test_early_answers(const char *ep, lf_s3 *direct, lf_s3_transfer tr)
   lf_s3_info info;
   CHECK_EQ_INT(lf_s3_head(direct, BUCKET, "early", &info, &err), LF_ERR_NOTFOUND);
   lf_err_clear(&err);
-  set_faults("[{\"match\": \"PUT /lf-faults/early\", \"fault\": \"200early\", \"times\": 1}]");
-  CHECK_EQ_INT(lf_s3_put(s3, BUCKET, "early", data, n, false, NULL, &err), LF_OK);
-  CHECK_EQ_INT(hits(), 1);
-  CHECK(get_equals(direct, "early", data, n, &err)); // sent again, whole
-  if (err.code != LF_OK) {
-    fprintf(stderr, "early 200: %s\n", err.msg);
-  }
+  faulted_put(s3, direct, "early", data, n, // sent again, whole
+              "[{\"match\": \"PUT /lf-faults/early\", \"fault\": \"200early\", \"times\": 1}]", 1);
   CHECK_EQ_INT(lf_s3_delete(direct, BUCKET, "early", &err), LF_OK);
   // An interim 100 Continue while the body goes out (unasked): the body goes on, and the real
   // answer follows. One attempt: a retry would hide a stalled send.
   lf_s3_opts o1 = o;
   o1.max_attempts = 1;
   lf_s3 *one = lf_s3_new(&o1, &err);
-  set_faults("[{\"match\": \"PUT /lf-faults/early\", \"fault\": \"continue_early\", "
-             "\"times\": 1}]");
-  CHECK_EQ_INT(lf_s3_put(one, BUCKET, "early", data, n, false, NULL, &err), LF_OK);
-  if (err.code != LF_OK) {
-    fprintf(stderr, "early 100: %s\n", err.msg);
-  }
-  CHECK_EQ_INT(hits(), 1);
-  CHECK(get_equals(direct, "early", data, n, &err));
+  faulted_put(one, direct, "early", data, n,
+              "[{\"match\": \"PUT /lf-faults/early\", \"fault\": \"continue_early\", "
+              "\"times\": 1}]",
+              1);
   CHECK_EQ_INT(lf_s3_delete(direct, BUCKET, "early", &err), LF_OK);
   lf_s3_free(one);
   lf_s3_free(s3);
