@@ -1,6 +1,7 @@
 # luaflow.s3 against moto's S3 server on loopback (started and stopped by each test): a real
 # flow moving data through S3 in parallel tasks, Lua errors that name the object, plain lua5.4
-# use of the module, and retries through the fault-injecting proxy of tests/s3/.
+# use of the module, retries through the fault-injecting proxy of tests/s3/, and answers that
+# come while an upload is still going out.
 
 s3_start_moto() {
   S3_PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()')
@@ -284,5 +285,51 @@ LUA
   local hits
   hits=$(curl -sf "http://127.0.0.1:$proxy/__faults__" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["hits"]))')
   expect_eq "$hits" "7" "faults met"
+  s3_stop
+}
+
+# An answer that comes while a step's upload is still going out (the server reads none of
+# the body): a refusal fails the task at once, naming the object and S3's reason, and leaves
+# no object; a 200 that cannot have seen the body is retried and the object arrives whole.
+# On both transfer paths. 16 MiB in one PUT, far more than loopback buffers take.
+test_s3_early_answers_to_an_upload() {
+  s3_start_moto
+  local proxy tr hits
+  proxy=$(s3_start_proxy)
+  export LUAFLOW_S3_MULTIPART_THRESHOLD=33554432
+  flow s3early.lua <<'LUA'
+local luaflow = require('luaflow')
+local s3 = require('luaflow.s3')
+local flow = luaflow.flow('S3EarlyFlow')
+flow:step('start', function(self)
+  local body = string.rep('0123456789abcdef', 1024 * 1024)
+  s3.put('s3://lf-e2e/early/' .. os.getenv('KEY'), body)
+  print('back', s3.get('s3://lf-e2e/early/' .. os.getenv('KEY')) == body)
+  self:next('end')
+end)
+flow:step('end', function(self) end)
+return flow
+LUA
+  for tr in direct curl; do
+    curl -sf -o /dev/null -X POST "http://127.0.0.1:$proxy/__faults__" --data-binary \
+      '[{"match": "PUT /lf-e2e/early/", "fault": "403early", "times": 5}]'
+    KEY=no-$tr LUAFLOW_S3_TRANSFER=$tr AWS_ENDPOINT_URL="http://127.0.0.1:$proxy" lf run s3early.lua
+    expect_rc 1
+    expect_err "Task failed: s3early.lua:6: cannot put 's3://lf-e2e/early/no-$tr' (403 AccessDenied: Access Denied)"
+    hits=$(curl -sf "http://127.0.0.1:$proxy/__faults__" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["hits"]))')
+    expect_eq "$hits" "1" "$tr: requests refused (no retry)"
+    expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$S3_PORT/lf-e2e/early/no-$tr")" \
+      "404" "$tr: no object after the refusal"
+    curl -sf -o /dev/null -X POST "http://127.0.0.1:$proxy/__faults__" --data-binary \
+      '[{"match": "PUT /lf-e2e/early/", "fault": "200early", "times": 1}]'
+    KEY=ok-$tr LUAFLOW_S3_TRANSFER=$tr LUAFLOW_S3_STALL_TIMEOUT=2 \
+      AWS_ENDPOINT_URL="http://127.0.0.1:$proxy" lf run s3early.lua
+    expect_rc 0
+    expect_out "back	true"
+    expect_err "retrying in"
+    if [ "$tr" = direct ]; then
+      expect_err "(the server answered 200 before the whole request was sent)"
+    fi
+  done
   s3_stop
 }
