@@ -46,11 +46,14 @@ typedef enum lf_s3_addressing {
 } lf_s3_addressing;
 
 typedef enum lf_s3_checksum {
-  LF_S3_CHECKSUM_CRC32C = 0,     ///< x-amz-checksum-crc32c in a trailer of an aws-chunked
-                                 ///< body, computed as the bytes are sent (as AWS's SDKs do)
+  LF_S3_CHECKSUM_CRC32C = 0,     ///< x-amz-checksum-crc32c: a header for a body in memory
+                                 ///< (one pass before it is sent), the trailer of an
+                                 ///< aws-chunked body for a file (so the file is read once)
   LF_S3_CHECKSUM_MD5,            ///< Content-MD5 (for stores without the newer checksums)
-  LF_S3_CHECKSUM_CRC32C_HEADER,  ///< x-amz-checksum-crc32c as a header, computed in a pass over
-                                 ///< the body before it is sent (stores without aws-chunked)
+  LF_S3_CHECKSUM_CRC32C_HEADER,  ///< x-amz-checksum-crc32c as a header always (a file is read
+                                 ///< twice; for stores without aws-chunked)
+  LF_S3_CHECKSUM_CRC32C_TRAILER, ///< x-amz-checksum-crc32c in the trailer always, computed as
+                                 ///< the bytes are sent
 } lf_s3_checksum;
 
 typedef enum lf_s3_transfer {
@@ -65,7 +68,8 @@ typedef struct lf_s3_opts {
   const char *endpoint;        ///< "http://127.0.0.1:9000"; NULL: AWS_ENDPOINT_URL_S3 etc.
   const char *region;          ///< NULL: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1
   lf_s3_addressing addressing; ///< [LUAFLOW_S3_ADDRESSING=path|virtual, profile s3 style]
-  lf_s3_checksum checksum;     ///< [LUAFLOW_S3_CHECKSUM=crc32c|crc32c-header|md5]
+  lf_s3_checksum checksum;     ///< [LUAFLOW_S3_CHECKSUM=crc32c|crc32c-header|
+                               ///< crc32c-trailer|md5]
   lf_s3_transfer transfer;     ///< [LUAFLOW_S3_TRANSFER=direct|curl]
   int max_concurrency;         ///< requests in flight, 16 [LUAFLOW_S3_CONCURRENCY]
   int max_attempts;            ///< tries per request, 8 [LUAFLOW_S3_MAX_ATTEMPTS]

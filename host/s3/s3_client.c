@@ -473,9 +473,13 @@ static lf_status resolve_opts(lf_s3 *s3, const lf_s3_opts *in, lf_err *err)
       o->checksum = LF_S3_CHECKSUM_MD5;
     } else if (strcmp(ck, "crc32c-header") == 0) {
       o->checksum = LF_S3_CHECKSUM_CRC32C_HEADER;
+    } else if (strcmp(ck, "crc32c-trailer") == 0) {
+      o->checksum = LF_S3_CHECKSUM_CRC32C_TRAILER;
     } else if (strcmp(ck, "crc32c") != 0) {
       return LF_ERR(err, LF_ERR_USAGE,
-                    "LUAFLOW_S3_CHECKSUM must be crc32c, crc32c-header or md5, not '%s'", ck);
+                    "LUAFLOW_S3_CHECKSUM must be crc32c, crc32c-header, crc32c-trailer or md5, "
+                    "not '%s'",
+                    ck);
     }
   }
   const char *rv = getenv("LUAFLOW_S3_TRANSFER");

@@ -2,10 +2,11 @@
 // This file contains the direct path: GETs of object bodies and PUTs of bodies in memory over
 // our own HTTP/1.1 connections to a plain-http endpoint. A GET's body is received by recv()
 // straight into its destination (the job's buffer, which becomes the caller's string); a
-// PUT's head, aws-chunked framing and body go out by sendmsg() from where they are. libcurl
-// receives into a buffer of its own and hands the bytes over in a callback, and sends from a
-// buffer its read callback fills: one more copy of every byte each way. Other requests,
-// uploads from files, https endpoints and proxies go through libcurl (s3_engine.c).
+// PUT's head, body (and aws-chunked framing, when asked for) go out by sendmsg() from where
+// they are. libcurl receives into a buffer of its own and hands the bytes over in a callback,
+// and sends from a buffer its read callback fills: one more copy of every byte each way.
+// Other requests, uploads from files, https endpoints and proxies go through libcurl
+// (s3_engine.c).
 //
 // An attempt: resolve the host (cached for DNS_TTL_US), connect without blocking, send the
 // signed request (an answer that comes before all of it was sent is read at once), read the

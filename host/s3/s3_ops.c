@@ -343,7 +343,9 @@ static void set_body(s3_job *j, s3_xfer *x, uint64_t off, uint64_t len)
 }
 
 // Adds the checksum of the transfer's body before the first attempt: a trailer computed as
-// the body is sent, or a header computed now.
+// the body is sent, or a header computed now. By default a body in memory gets the header:
+// one pass of the CRC (several GB/s) spares the server the aws-chunked decoding, and more
+// S3-compatible stores take it; a file gets the trailer, so it is read once.
 static lf_status add_checksum(s3_xfer *x)
 {
   s3_job *j = x->job;
@@ -352,7 +354,8 @@ static lf_status add_checksum(s3_xfer *x)
   if (x->attempt > 1) {
     return LF_OK;
   }
-  if (kind == LF_S3_CHECKSUM_CRC32C) {
+  if (kind == LF_S3_CHECKSUM_CRC32C_TRAILER ||
+      (kind == LF_S3_CHECKSUM_CRC32C && x->src_mem == NULL && x->src_len > 0)) {
     lf_s3_xfer_trailer(x);
     return LF_OK;
   }
@@ -366,6 +369,9 @@ static lf_status add_checksum(s3_xfer *x)
     }
   }
   lf_s3_xfer_header(x, lf_s3_checksum_header(kind), sum);
+  if (kind != LF_S3_CHECKSUM_MD5) {
+    lf_s3_xfer_header(x, "x-amz-sdk-checksum-algorithm", "CRC32C"); // as the SDKs send it
+  }
   if (x->part > 0 && j->sums != NULL) {
     memcpy(j->sums[x->part - 1], sum, sizeof(sum));
   }

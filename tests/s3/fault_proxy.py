@@ -41,6 +41,8 @@ HTTP framing (for the direct receive path and libcurl alike):
   200early    the same with a 200: wrong, as the object was not received
   continue_early  a "100 Continue" before reading the request's body (unasked: no Expect
               header), then read it and forward
+  nochunked   a store without aws-chunked bodies: a request whose Content-Encoding says
+              aws-chunked is answered 400 InvalidRequest; others are forwarded
   late408     forward, then 0.1 s later a "408 Request Timeout" on the kept connection, as a
               server that times an idle connection out does (no request asked for it)
 GET /__faults__ also reports "ports": how many client connections (by port) sent requests
@@ -211,6 +213,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(403, (XML % ("AccessDenied", "Access Denied")).encode())
         if fault == "error200":
             return self.reply(200, (XML % ("InternalError", "injected in a 200")).encode())
+        if fault == "nochunked" and "aws-chunked" in self.headers.get("Content-Encoding", ""):
+            return self.reply(400, (XML % ("InvalidRequest", "aws-chunked bodies are not "
+                                           "supported")).encode())
         resp, data = self.forward(body)
         self.send_response(resp.status)
         for k, v in resp.getheaders():

@@ -200,10 +200,11 @@ test_s3_plain_lua() {
   s3_stop
 }
 
-# Uploads carry their CRC-32C in a trailer of an aws-chunked body, computed as the bytes are
-# sent; moto keeps what the trailer said, which must be the CRC of the object (computed here
-# by Python, independently). From files (through libcurl) and from memory (the direct path);
-# more than one chunk (16 MiB each), a small object and an empty one. The large one is also read back whole into memory.
+# Uploads carry their CRC-32C: from a file in the trailer of an aws-chunked body, computed as
+# the bytes are read (through libcurl); from memory in a header (the direct path), or in the
+# trailer with LUAFLOW_S3_CHECKSUM=crc32c-trailer. moto keeps what it was told, which must be
+# the CRC of the object (computed here by Python, independently). More than one chunk (16 MiB
+# each), a small object and an empty one. The large one is also read back whole into memory.
 test_s3_upload_checksums_reach_the_server() {
   s3_start_moto
   export LUAFLOW_S3_MULTIPART_THRESHOLD=33554432 # single PUTs: one checksum for the object
@@ -220,11 +221,16 @@ open("empty", "wb").close()')
   done
   printf '%s\n' 'local s3 = require("luaflow.s3")' \
     'local big = io.open("big", "rb"):read("a")' \
-    's3.put_many({{"s3://lf-e2e/ck/mem-big", big}, {"s3://lf-e2e/ck/mem-small", "hello world, checksum me"}, {"s3://lf-e2e/ck/mem-empty", ""}})' \
-    'local back = s3.get("s3://lf-e2e/ck/mem-big")' \
+    'local p = os.getenv("CK_PREFIX")' \
+    's3.put_many({{p .. "big", big}, {p .. "small", "hello world, checksum me"}, {p .. "empty", ""}})' \
+    'local back = s3.get(p .. "big")' \
     'print("back", #back, back == big)' >"$CASE_DIR/put.lua"
-  (cd "$CASE_DIR" && echo 'dofile("put.lua")' | "$LUAFLOW" repl >put.out 2>put.err)
-  grep -q "back	16777219	true" "$CASE_DIR/put.out" || fail "memory roundtrip: $(cat "$CASE_DIR/put.out" "$CASE_DIR/put.err")"
+  local ck
+  for ck in crc32c crc32c-trailer; do
+    (cd "$CASE_DIR" && echo 'dofile("put.lua")' | LUAFLOW_S3_CHECKSUM=$ck CK_PREFIX="s3://lf-e2e/ck/$ck-" \
+      "$LUAFLOW" repl >put.out 2>put.err)
+    grep -q "back	16777219	true" "$CASE_DIR/put.out" || fail "memory roundtrip ($ck): $(cat "$CASE_DIR/put.out" "$CASE_DIR/put.err")"
+  done
   (cd "$CASE_DIR" && python3 -c '
 import base64, boto3, os
 table = []
@@ -239,12 +245,12 @@ def crc32c(data):
         c = (c >> 8) ^ table[(c ^ b) & 0xFF]
     return base64.b64encode((c ^ 0xFFFFFFFF).to_bytes(4, "big")).decode()
 s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-for key, name in [("file-big", "big"), ("file-small", "small"), ("file-empty", "empty"),
-                  ("mem-big", "big"), ("mem-small", "small"), ("mem-empty", "empty")]:
+for key, name in [(p + n, n) for p in ("file-", "crc32c-", "crc32c-trailer-")
+                  for n in ("big", "small", "empty")]:
     got = s3.head_object(Bucket="lf-e2e", Key="ck/" + key, ChecksumMode="ENABLED").get("ChecksumCRC32C")
     want = crc32c(open(name, "rb").read())
     print(key, "ok" if got == want else "stored %s, want %s" % (got, want))' >ck.out 2>ck.err)
-  for f in file-big file-small file-empty mem-big mem-small mem-empty; do
+  for f in {file,crc32c,crc32c-trailer}-{big,small,empty}; do
     grep -qx "$f ok" "$CASE_DIR/ck.out" || fail "checksum of $f: $(cat "$CASE_DIR/ck.out" "$CASE_DIR/ck.err")"
   done
   s3_stop

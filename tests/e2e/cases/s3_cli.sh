@@ -258,7 +258,7 @@ test_s3_cli_bad_inputs() {
   expect_err "'s3 put' needs more arguments"
   LUAFLOW_S3_CHECKSUM=sha1 lf s3 put hello.txt s3://lf-e2e/k
   expect_rc 2
-  expect_err "luaflow: LUAFLOW_S3_CHECKSUM must be crc32c, crc32c-header or md5, not 'sha1'"
+  expect_err "luaflow: LUAFLOW_S3_CHECKSUM must be crc32c, crc32c-header, crc32c-trailer or md5, not 'sha1'"
   LUAFLOW_S3_TRANSFER=fast lf s3 get s3://lf-e2e/k -
   expect_rc 2
   expect_err "luaflow: LUAFLOW_S3_TRANSFER must be direct or curl, not 'fast'"

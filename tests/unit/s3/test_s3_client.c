@@ -145,7 +145,7 @@ static void test_ranges(lf_s3 *s3)
   lf_free(data);
 }
 
-static void test_multipart(lf_s3 *s3, lf_s3 *md5, lf_s3 *header)
+static void test_multipart(lf_s3 *s3, lf_s3 *md5, lf_s3 *header, lf_s3 *trailer)
 {
   // Around the 5 MiB boundary: single PUT at the threshold, multipart just past it, exact
   // multiples, and a last part of one byte.
@@ -154,8 +154,8 @@ static void test_multipart(lf_s3 *s3, lf_s3 *md5, lf_s3 *header)
   for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
     char key[64];
     snprintf(key, sizeof(key), "mp/%zu", sizes[i]);
-    lf_s3 *by[] = {s3, md5, header}; // the three checksum kinds in turn
-    roundtrip(by[i % 3], key, sizes[i], (unsigned)i + 100);
+    lf_s3 *by[] = {s3, md5, header, trailer}; // the checksum kinds in turn
+    roundtrip(by[i % 4], key, sizes[i], (unsigned)i + 100);
     lf_s3_info info;
     lf_err err = {0};
     CHECK_EQ_INT(lf_s3_head(s3, BUCKET, key, &info, &err), LF_OK);
@@ -354,7 +354,8 @@ static void test_options(void)
   lf_err_clear(&err);
   setenv("LUAFLOW_S3_CHECKSUM", "sha1", 1);
   CHECK(lf_s3_new(NULL, &err) == NULL);
-  CHECK_STR(err.msg, "LUAFLOW_S3_CHECKSUM must be crc32c, crc32c-header or md5, not 'sha1'");
+  CHECK_STR(err.msg,
+            "LUAFLOW_S3_CHECKSUM must be crc32c, crc32c-header, crc32c-trailer or md5, not 'sha1'");
   unsetenv("LUAFLOW_S3_CHECKSUM");
   lf_err_clear(&err);
   setenv("LUAFLOW_S3_TRANSFER", "fast", 1);
@@ -402,13 +403,15 @@ int main(void)
   lf_s3 *md5 = lf_s3_new(&mo, &err);
   lf_s3_opts ho = {.checksum = LF_S3_CHECKSUM_CRC32C_HEADER};
   lf_s3 *header = lf_s3_new(&ho, &err);
-  CHECK(s3 != NULL && md5 != NULL && header != NULL);
-  if (s3 != NULL && md5 != NULL && header != NULL) {
+  lf_s3_opts to = {.checksum = LF_S3_CHECKSUM_CRC32C_TRAILER};
+  lf_s3 *trailer = lf_s3_new(&to, &err);
+  CHECK(s3 != NULL && md5 != NULL && header != NULL && trailer != NULL);
+  if (s3 != NULL && md5 != NULL && header != NULL && trailer != NULL) {
     CHECK_STR(lf_s3_endpoint(s3), ep);
     test_small_objects(s3);
     test_errors(s3);
     test_ranges(s3);
-    test_multipart(s3, md5, header);
+    test_multipart(s3, md5, header, trailer);
     test_files(s3);
     test_batch(s3);
     test_conditional_and_delete(s3);
@@ -418,6 +421,7 @@ int main(void)
   lf_s3_free(s3);
   lf_s3_free(md5);
   lf_s3_free(header);
+  lf_s3_free(trailer);
   test_options();
   th_kill(moto);
   return TEST_REPORT();

@@ -223,10 +223,11 @@ static void test_permanent_and_exhausted(lf_s3 *s3, lf_s3 *direct)
 // direct path fails the attempt at the 200; libcurl keeps sending into the full socket until
 // the stall limit). One PUT of a body far
 // larger than the socket buffers take (about 4 MB on loopback) while the server does not read.
-static void test_early_answers(const char *ep, lf_s3 *direct, lf_s3_transfer tr)
+static void test_early_answers(const char *ep, lf_s3 *direct, lf_s3_transfer tr,
+                               lf_s3_checksum ck)
 {
   lf_err err = {0};
-  lf_s3_opts o = {.endpoint = ep, .region = "us-east-1", .transfer = tr,
+  lf_s3_opts o = {.endpoint = ep, .region = "us-east-1", .transfer = tr, .checksum = ck,
                   .multipart_threshold = 64 * MIB};
   lf_s3 *s3 = lf_s3_new(&o, &err);
   size_t n = 16 * MIB;
@@ -256,6 +257,47 @@ static void test_early_answers(const char *ep, lf_s3 *direct, lf_s3_transfer tr)
   lf_s3_free(s3);
   lf_free(data);
   set_faults("[]");
+}
+
+// Where the CRC-32C goes, seen through a store that refuses aws-chunked bodies (as some
+// S3-compatible ones do). By default a body in memory carries it in a header and is taken,
+// while a file's goes in the trailer (the file is read once) and is refused at once with the
+// store's message; crc32c-header puts it in a header for files too, crc32c-trailer in the
+// trailer for memory too. Both transfer paths.
+static void test_checksum_placement(const char *ep, lf_s3 *direct, lf_s3_transfer tr)
+{
+  lf_err err = {0};
+  size_t n = 6 * MIB + 1; // a single PUT: the threshold below is above it
+  char *data = pattern(n, 12);
+  char *path = lf_path_join(dir, "nc.bin");
+  CHECK_EQ_INT(lf_fs_write_atomic(path, data, n, false, NULL, &err), LF_OK);
+  lf_s3_opts o = {.endpoint = ep, .region = "us-east-1", .transfer = tr,
+                  .multipart_threshold = 64 * MIB};
+  lf_s3 *dflt = lf_s3_new(&o, &err);
+  o.checksum = LF_S3_CHECKSUM_CRC32C_HEADER;
+  lf_s3 *header = lf_s3_new(&o, &err);
+  o.checksum = LF_S3_CHECKSUM_CRC32C_TRAILER;
+  lf_s3 *trailer = lf_s3_new(&o, &err);
+  set_faults("[{\"match\": \"PUT /lf-faults/nc\", \"fault\": \"nochunked\", \"times\": 100}]");
+  CHECK_EQ_INT(lf_s3_put(dflt, BUCKET, "nc-mem", data, n, false, NULL, &err), LF_OK);
+  CHECK(get_equals(direct, "nc-mem", data, n, &err));
+  CHECK_EQ_INT(lf_s3_put_file(dflt, BUCKET, "nc-file", path, &err), LF_ERR_STORE);
+  CHECK_STR(err.msg, "cannot put 's3://lf-faults/nc-file' (400 InvalidRequest: aws-chunked "
+                     "bodies are not supported)");
+  lf_err_clear(&err);
+  CHECK_EQ_INT(lf_s3_put_file(header, BUCKET, "nc-file", path, &err), LF_OK);
+  CHECK(get_equals(direct, "nc-file", data, n, &err));
+  CHECK_EQ_INT(lf_s3_put(trailer, BUCKET, "nc-trailer", data, n, false, NULL, &err),
+               LF_ERR_STORE);
+  CHECK_STR(err.msg, "cannot put 's3://lf-faults/nc-trailer' (400 InvalidRequest: aws-chunked "
+                     "bodies are not supported)");
+  lf_err_clear(&err);
+  set_faults("[]");
+  lf_s3_free(trailer);
+  lf_s3_free(header);
+  lf_s3_free(dflt);
+  lf_free(path);
+  lf_free(data);
 }
 
 // How answers are framed, and connections kept: both receive paths (the direct one and
@@ -435,18 +477,26 @@ int main(void)
     lf_s3 *s3 = lf_s3_new(&po, &err);
     lf_s3 *s3c = lf_s3_new(&co, &err); // GETs through libcurl instead of the direct path
     lf_s3 *direct = lf_s3_new(&mo, &err);
+    lf_s3_opts to = {.endpoint = ep, .region = "us-east-1",
+                     .checksum = LF_S3_CHECKSUM_CRC32C_TRAILER};
+    lf_s3 *s3t = lf_s3_new(&to, &err); // bodies in memory framed as aws-chunked too
     CHECK_EQ_INT(lf_s3_create_bucket(direct, BUCKET, &err), LF_OK);
     test_transient_gets(s3, direct);
     test_transient_gets(s3c, direct);
     test_transient_puts(s3, direct);
     test_transient_puts(s3c, direct);
-    test_early_answers(ep, direct, LF_S3_TRANSFER_DIRECT);
-    test_early_answers(ep, direct, LF_S3_TRANSFER_CURL);
+    test_transient_puts(s3t, direct);
+    test_early_answers(ep, direct, LF_S3_TRANSFER_DIRECT, LF_S3_CHECKSUM_CRC32C);
+    test_early_answers(ep, direct, LF_S3_TRANSFER_DIRECT, LF_S3_CHECKSUM_CRC32C_TRAILER);
+    test_early_answers(ep, direct, LF_S3_TRANSFER_CURL, LF_S3_CHECKSUM_CRC32C);
+    test_checksum_placement(ep, direct, LF_S3_TRANSFER_DIRECT);
+    test_checksum_placement(ep, direct, LF_S3_TRANSFER_CURL);
     test_permanent_and_exhausted(s3, direct);
     test_permanent_and_exhausted(s3c, direct);
     test_http_framing(s3, direct, ep, LF_S3_TRANSFER_DIRECT);
     test_http_framing(s3c, direct, ep, LF_S3_TRANSFER_CURL);
     lf_s3_free(s3c);
+    lf_s3_free(s3t);
     test_fork(ep);
     test_unreachable();
     lf_s3_free(s3);
