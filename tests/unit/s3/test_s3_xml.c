@@ -160,27 +160,64 @@ static void test_checksums(void)
   CHECK_EQ_INT(lf_s3_crc32c(0, nine, 9), 0xE3069283u);
   CHECK_EQ_INT(lf_s3_crc32c_portable(0, nine, 9), 0xE3069283u);
   CHECK_EQ_INT(lf_s3_crc32c(lf_s3_crc32c(0, nine, 4), nine + 4, 5), 0xE3069283u);
-  char big[1000];
-  for (int i = 0; i < 1000; i++) {
-    big[i] = (char)(i * 7);
+  // RFC 3720 B.4 vectors, so the table the others are compared with is itself right.
+  unsigned char vec[32];
+  memset(vec, 0, sizeof(vec));
+  CHECK_EQ_INT(lf_s3_crc32c_portable(0, vec, 32), 0x8A9136AAu);
+  memset(vec, 0xFF, sizeof(vec));
+  CHECK_EQ_INT(lf_s3_crc32c_portable(0, vec, 32), 0x62A8AB43u);
+
+  // The fast paths against the table. Folding (CPUs with AVX-512 VPCLMULQDQ) starts at 128
+  // bytes, works in blocks of 256 then 64 bytes and leaves the last len % 64 to the crc32
+  // instruction, which interleaves three streams in blocks of 3 x 256 and 3 x 8192 bytes: every
+  // length up to 4 KiB crosses all of those boundaries, including where the prefetch stops.
+  // Each fold constant feeds every long CRC, so a wrong one shows on random data.
+  size_t huge_len = ((size_t)1 << 20) + 4099;
+  unsigned char *huge = lf_xmalloc(huge_len + 64);
+  uint64_t rng = 0x9E3779B97F4A7C15u;
+  for (size_t i = 0; i < huge_len + 64; i++) {
+    rng ^= rng << 13; // xorshift64
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    huge[i] = (unsigned char)(rng >> 56);
   }
-  CHECK_EQ_INT(lf_s3_crc32c(0, big, sizeof(big)), lf_s3_crc32c_portable(0, big, sizeof(big)));
-  // Lengths around the three-stream blocks (3 x 256 and 3 x 8192 bytes), from odd offsets,
-  // and a crc carried in: the interleaved path must equal the byte-at-a-time table.
-  size_t huge_len = 3 * 8192 * 2 + 3 * 256 + 13;
-  unsigned char *huge = lf_xmalloc(huge_len + 3);
-  for (size_t i = 0; i < huge_len + 3; i++) {
-    huge[i] = (unsigned char)((i * 2654435761u) >> 13);
-  }
-  static const size_t lens[] = {767, 768, 769, 3 * 8192 - 1, 3 * 8192, 3 * 8192 + 767,
-                                3 * 8192 * 2 + 3 * 256 + 13};
   int bad = 0;
+  for (size_t len = 0; len <= 640; len++) {
+    for (size_t off = 0; off < 64; off++) { // every alignment against a 64-byte load
+      uint32_t seed = (uint32_t)(len * 2654435761u + off);
+      bad += lf_s3_crc32c(seed, huge + off, len) != lf_s3_crc32c_portable(seed, huge + off, len);
+    }
+  }
+  CHECK_EQ_INT(bad, 0);
+  bad = 0;
+  for (size_t len = 641; len <= 4500; len++) {
+    static const size_t offs[] = {0, 1, 37, 63};
+    for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+      uint32_t seed = (uint32_t)(len * 977u + i);
+      bad += lf_s3_crc32c(seed, huge + offs[i], len) !=
+             lf_s3_crc32c_portable(seed, huge + offs[i], len);
+    }
+  }
+  CHECK_EQ_INT(bad, 0);
+  // Long ones, past 3 x 8192 and many fold steps, with a crc carried in.
+  static const size_t lens[] = {3 * 8192 - 1, 3 * 8192, 3 * 8192 + 767, 65536 + 255,
+                                ((size_t)1 << 20) + 4099};
+  bad = 0;
   for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
-    for (size_t off = 0; off < 3; off++) {
-      uint32_t seed = (uint32_t)(k * 977u);
+    for (size_t off = 0; off < 64; off += 21) {
+      uint32_t seed = (uint32_t)(k * 977u) ^ 0xDEADBEEFu;
       bad += lf_s3_crc32c(seed, huge + off, lens[k]) !=
              lf_s3_crc32c_portable(seed, huge + off, lens[k]);
     }
+  }
+  CHECK_EQ_INT(bad, 0);
+  // Chained calls: the CRC of A then B is the CRC of A || B, wherever the cut falls.
+  uint32_t whole = lf_s3_crc32c(7, huge + 3, 100000);
+  CHECK_EQ_INT(whole, lf_s3_crc32c_portable(7, huge + 3, 100000));
+  bad = 0;
+  for (size_t cut = 0; cut <= 100000; cut += cut < 1100 ? 1 : 4093) {
+    uint32_t a = lf_s3_crc32c(7, huge + 3, cut);
+    bad += lf_s3_crc32c(a, huge + 3 + cut, 100000 - cut) != whole;
   }
   CHECK_EQ_INT(bad, 0);
   lf_free(huge);
