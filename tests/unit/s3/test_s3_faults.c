@@ -4,9 +4,12 @@
 // errors inside 200s. Transient faults are retried and the transfer completes with exactly
 // the right bytes; permanent ones fail at once; when the attempts run out the failure is
 // clear and nothing partial is left behind. Never silently truncated data.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -300,6 +303,37 @@ static void test_checksum_placement(const char *ep, lf_s3 *direct, lf_s3_transfe
   lf_free(data);
 }
 
+// This process's connections to the proxy: marks each one's local port in `seen` (65536
+// entries). With `old` given, only connections whose port is not marked there count; returns
+// the smallest receive buffer among those, and how many there are.
+static int proxy_conns(bool *seen, const bool *old, int *count)
+{
+  int least = 0;
+  *count = 0;
+  for (int fd = 3; fd < 1024; fd++) {
+    struct sockaddr_in peer;
+    struct sockaddr_in self;
+    socklen_t pl = sizeof(peer);
+    socklen_t sl = sizeof(self);
+    int rb = 0;
+    socklen_t rl = sizeof(rb);
+    if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 || peer.sin_family != AF_INET ||
+        ntohs(peer.sin_port) != proxy_port ||
+        getsockname(fd, (struct sockaddr *)&self, &sl) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, &rl) != 0) {
+      continue;
+    }
+    uint16_t port = ntohs(self.sin_port);
+    seen[port] = true;
+    if (old != NULL && old[port]) {
+      continue;
+    }
+    least = *count == 0 || rb < least ? rb : least;
+    (*count)++;
+  }
+  return least;
+}
+
 // How answers are framed, and connections kept: both receive paths (the direct one and
 // libcurl) read every framing S3-compatible servers use, retry what is garbled, and never
 // spend an attempt on a kept connection the server closed meanwhile.
@@ -325,10 +359,26 @@ static void test_http_framing(lf_s3 *s3, lf_s3 *direct, const char *ep, lf_s3_tr
   lf_s3_opts o = {.endpoint = ep, .region = "us-east-1", .max_attempts = 1, .transfer = rx};
   lf_s3 *one = lf_s3_new(&o, &err);
   set_faults("[]");
+  bool *before = lf_xcalloc(65536, sizeof(bool));
+  bool *after = lf_xcalloc(65536, sizeof(bool));
+  int conns = 0;
+  (void)proxy_conns(before, NULL, &conns);
   for (int i = 0; i < 3; i++) {
     CHECK(get_equals(one, "fr", value, vn, &err));
   }
   CHECK_EQ_INT(ports(), 1);
+  if (rx == LF_S3_TRANSFER_DIRECT) {
+    // The direct path's connections offer a large window from the start (a 128 KiB buffer
+    // would have grown only by receiving much more than these small answers).
+    int rcvbuf = proxy_conns(after, before, &conns);
+    CHECK_EQ_INT(conns, 1);
+    if (rcvbuf < (int)MIB) {
+      fprintf(stderr, "receive buffer of a direct connection: %d bytes\n", rcvbuf);
+    }
+    CHECK(rcvbuf >= (int)MIB);
+  }
+  lf_free(after);
+  lf_free(before);
   // The server closes a kept connection after an answer: with one attempt allowed, the
   // next GET still succeeds, on a new connection.
   set_faults("[{\"match\": \"GET /lf-faults/fr\", \"fault\": \"close_after\", \"times\": 1}]");
