@@ -339,3 +339,37 @@ LUA
   done
   s3_stop
 }
+
+# A store that refuses aws-chunked bodies (as some S3-compatible ones do), through the real
+# binary: an upload from memory is taken as it is (its CRC-32C goes in a header); a file's
+# CRC goes in the trailer, so `luaflow s3 put` of a file fails at once with the store's
+# reason and leaves no object, and succeeds with LUAFLOW_S3_CHECKSUM=crc32c-header.
+test_s3_store_without_aws_chunked() {
+  s3_start_moto
+  local proxy hits
+  proxy=$(s3_start_proxy)
+  curl -sf -o /dev/null -X POST "http://127.0.0.1:$proxy/__faults__" --data-binary \
+    '[{"match": "PUT /lf-e2e/nc/", "fault": "nochunked", "times": 100}]'
+  (cd "$CASE_DIR" && python3 -c 'open("f.bin", "wb").write(bytes(range(256)) * 4096)')
+  printf '%s\n' 'local s3 = require("luaflow.s3")' \
+    'local body = string.rep("abc", 100000)' \
+    's3.put("s3://lf-e2e/nc/mem", body)' \
+    'print("back", s3.get("s3://lf-e2e/nc/mem") == body)' >"$CASE_DIR/mem.lua"
+  (cd "$CASE_DIR" && echo 'dofile("mem.lua")' | AWS_ENDPOINT_URL="http://127.0.0.1:$proxy" \
+    "$LUAFLOW" repl >mem.out 2>mem.err)
+  grep -q "back	true" "$CASE_DIR/mem.out" || fail "memory upload: $(cat "$CASE_DIR/mem.out" "$CASE_DIR/mem.err")"
+  AWS_ENDPOINT_URL="http://127.0.0.1:$proxy" lf s3 put f.bin s3://lf-e2e/nc/file
+  expect_rc 1
+  expect_err "luaflow: cannot put 's3://lf-e2e/nc/file' (400 InvalidRequest: aws-chunked bodies are not supported)"
+  expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$S3_PORT/lf-e2e/nc/file")" \
+    "404" "no object after the refusal"
+  hits=$(curl -sf "http://127.0.0.1:$proxy/__faults__" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["hits"]))')
+  expect_eq "$hits" "2" "uploads seen by the store (from memory, and the file's: no retry)"
+  LUAFLOW_S3_CHECKSUM=crc32c-header AWS_ENDPOINT_URL="http://127.0.0.1:$proxy" \
+    lf s3 put f.bin s3://lf-e2e/nc/file
+  expect_rc 0
+  lf s3 get s3://lf-e2e/nc/file back.bin
+  expect_rc 0
+  cmp -s "$CASE_DIR/back.bin" "$CASE_DIR/f.bin" || fail "the file did not read back whole"
+  s3_stop
+}
